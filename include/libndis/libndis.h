@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/* libndis.h - libndis extensions that are not part of the WDK API: version, buffer-pool strict
+ * mode and introspection, memory usage by tag. Names use the LibNdis / libndis_ prefix
+ * (decision 26) so driver code that includes only <ndis.h> sees WDK names alone. */
+#ifndef LIBNDIS_LIBNDIS_H
+#define LIBNDIS_LIBNDIS_H
+
+#include "ndis.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LIBNDIS_VERSION_MAJOR 0
+#define LIBNDIS_VERSION_MINOR 1
+#define LIBNDIS_VERSION_PATCH 0
+
+/* "major.minor.patch" of the library actually loaded. */
+LIBNDIS_API const char *libndis_version(void);
+
+/* A pool tag as the WDK writes it: LIBNDIS_TAG('N','d','i','s') equals the multi-character
+ * constant 'sidN', and reads "Ndis" in memory. */
+#define LIBNDIS_TAG(a, b, c, d) \
+    ((ULONG)(UCHAR)(a) | ((ULONG)(UCHAR)(b) << 8) | ((ULONG)(UCHAR)(c) << 16) | ((ULONG)(UCHAR)(d) << 24))
+/* The tag NdisAllocateMemory (untagged) records. */
+#define LIBNDIS_DEFAULT_MEMORY_TAG LIBNDIS_TAG('N', 'd', 'i', 's')
+
+/* ---- buffer pools ---- */
+
+/* Environment variable: when set to 1 every buffer pool created afterwards is strict. */
+#define LIBNDIS_ENV_STRICT_POOLS "LIBNDIS_STRICT_POOLS"
+
+/* Strict mode (decision 11): allocations fail with NDIS_STATUS_FAILURE once NumberOfDescriptors
+ * descriptors are out, instead of growing the pool. NDIS_STATUS_FAILURE for the NULL (default)
+ * pool, which is never strict, and for a retired pool. */
+LIBNDIS_API NDIS_STATUS LibNdisSetBufferPoolStrict(_In_ NDIS_HANDLE PoolHandle, _In_ BOOLEAN Strict);
+
+typedef struct _LIBNDIS_POOL_INFO {
+    ULONG DeclaredDescriptors; /* NumberOfDescriptors given to NdisAllocateBufferPool */
+    ULONG StorageDescriptors;  /* descriptors with storage set up (grows unless strict) */
+    ULONG InUse;               /* descriptors allocated and not yet freed */
+    BOOLEAN Strict;
+    BOOLEAN Retired;           /* freed while descriptors were out (decision 13) */
+} LIBNDIS_POOL_INFO, *PLIBNDIS_POOL_INFO;
+
+/* Exact when no other thread is using the pool. The NULL handle reports the default pool.
+ * A retired pool may be queried until its last descriptor comes back. */
+LIBNDIS_API NDIS_STATUS LibNdisQueryBufferPool(_In_opt_ NDIS_HANDLE PoolHandle,
+                                               _Out_ PLIBNDIS_POOL_INFO Info);
+
+/* Buffer pools (retired ones included, the default pool excluded) whose storage is still held:
+ * lets a test prove that retirement releases everything once the last descriptor is back. */
+LIBNDIS_API ULONG LibNdisLiveBufferPools(void);
+
+/* ---- memory usage by tag ---- */
+typedef struct _LIBNDIS_TAG_USAGE {
+    ULONG Tag;
+    ULONG Reserved; /* 1 in the one entry that sums every tag beyond the first 1023 distinct */
+    ULONGLONG OutstandingAllocations; /* allocated and not yet freed */
+    ULONGLONG OutstandingBytes;
+    ULONGLONG TotalAllocations;       /* ever allocated with this tag */
+} LIBNDIS_TAG_USAGE, *PLIBNDIS_TAG_USAGE;
+
+/* TRUE and *Usage filled when Tag was ever used; FALSE and *Usage zeroed otherwise. */
+LIBNDIS_API BOOLEAN LibNdisQueryMemoryTag(_In_ ULONG Tag, _Out_ PLIBNDIS_TAG_USAGE Usage);
+/* Fills up to Capacity entries (Array may be NULL when Capacity is 0); returns how many tags
+ * exist, which may exceed Capacity. */
+LIBNDIS_API ULONG LibNdisEnumerateMemoryTags(_Out_writes_opt_(Capacity) PLIBNDIS_TAG_USAGE Array,
+                                             _In_ ULONG Capacity);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBNDIS_LIBNDIS_H */

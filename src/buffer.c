@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/* buffer.c - the NDIS buffer API: buffer pools, NdisAllocateBuffer, NdisCopyBuffer (a zero-copy
+ * map of a sub-range of a whole chain, decision 8), NdisFreeBuffer, and the <libndis.h> pool
+ * extensions (strict mode, introspection). Descriptors themselves come from mdl.h. */
+#include <stdlib.h>
+
+#include "libndis.h"
+#include "mdl.h"
+
+static _Atomic unsigned buffer_live_pools;
+
+/* The NULL handle is the default pool (decision 12); a handle of another kind (a packet pool
+ * passed by mistake) is refused rather than misused. */
+static inline struct pool *buffer_pool(NDIS_HANDLE handle)
+{
+    if (handle == NULL)
+        return mdl_default_pool;
+    struct pool *p = handle;
+    return POOL_LIKELY(p->magic == MDL_POOL_MAGIC) ? p : NULL;
+}
+
+static bool strict_by_environment(void)
+{
+    const char *v = getenv(LIBNDIS_ENV_STRICT_POOLS);
+    return v != NULL && v[0] == '1';
+}
+
+NDISAPI VOID NdisAllocateBufferPool(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle,
+                                    UINT NumberOfDescriptors)
+{
+    if (PoolHandle == NULL) {
+        /* Nowhere to put the pool: creating it would only leak it. */
+        if (Status != NULL)
+            *Status = NDIS_STATUS_FAILURE;
+        return;
+    }
+    uint32_t limit = strict_by_environment() ? NumberOfDescriptors : POOL_UNLIMITED;
+    /* Out of memory still succeeds, with the NULL handle: the default pool then serves it. */
+    *PoolHandle = mdl_pool_create(NumberOfDescriptors, limit, &buffer_live_pools);
+    if (Status != NULL)
+        *Status = NDIS_STATUS_SUCCESS;
+}
+
+NDISAPI VOID NdisFreeBufferPool(NDIS_HANDLE PoolHandle)
+{
+    struct pool *p = buffer_pool(PoolHandle);
+    if (p != NULL && p != mdl_default_pool)
+        pool_retire(p);
+}
+
+NDISAPI VOID NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
+                                NDIS_HANDLE PoolHandle, PVOID VirtualAddress, UINT Length)
+{
+    PMDL m = NULL;
+    ULONG pages;
+    struct pool *p = buffer_pool(PoolHandle);
+    if (POOL_LIKELY(Buffer != NULL && p != NULL &&
+                    mdl_range_ok(VirtualAddress, Length, false, &pages))) {
+        m = mdl_alloc(p, pages);
+        if (POOL_LIKELY(m != NULL))
+            mdl_describe(m, VirtualAddress, Length, pages, MDL_SOURCE_IS_NONPAGED_POOL);
+        *Buffer = m;
+    } else if (Buffer != NULL) {
+        *Buffer = NULL;
+    }
+    if (Status != NULL)
+        *Status = m != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
+}
+
+NDISAPI VOID NdisFreeBuffer(PNDIS_BUFFER Buffer)
+{
+    if (Buffer != NULL)
+        mdl_free(Buffer);
+}
+
+NDISAPI VOID NdisAdjustBufferLength(PNDIS_BUFFER Buffer, UINT Length) { Buffer->ByteCount = Length; }
+
+/* ---- NdisCopyBuffer ---- */
+
+static void buffer_free_chain(PMDL m)
+{
+    while (m != NULL) {
+        PMDL next = m->Next;
+        mdl_free(m);
+        m = next;
+    }
+}
+
+/* One partial descriptor for [off, off + len) of `src`, as IoBuildPartialMdl would make it. */
+static PMDL buffer_partial(struct pool *p, PMDL src, ULONG off, ULONG len)
+{
+    PCHAR va = (PCHAR)MmGetMdlVirtualAddress(src) + off;
+    ULONG pages;
+    if (!mdl_range_ok(va, len, false, &pages))
+        return NULL;
+    PMDL m = mdl_alloc(p, pages);
+    if (m == NULL)
+        return NULL;
+    mdl_describe(m, va, len, pages, 0);
+    mdl_make_partial(m, src, off, 0);
+    return m;
+}
+
+/* Length > 0: skipping while `off >= ByteCount` makes an offset on a boundary start at the next
+ * non-empty descriptor and passes over empty ones; then one partial per descriptor touched. */
+static PMDL buffer_copy_range(struct pool *p, PMDL cur, ULONG off, ULONG len)
+{
+    while (cur != NULL && off >= cur->ByteCount) {
+        off -= cur->ByteCount;
+        cur = cur->Next;
+    }
+    if (cur == NULL)
+        return NULL;
+    PMDL head = NULL, *link = &head;
+    for (;;) {
+        ULONG take = cur->ByteCount - off;
+        if (take > len)
+            take = len;
+        PMDL m = buffer_partial(p, cur, off, take);
+        if (m == NULL)
+            break;
+        *link = m;
+        link = &m->Next;
+        len -= take;
+        if (len == 0)
+            return head;
+        off = 0;
+        do
+            cur = cur->Next;
+        while (cur != NULL && cur->ByteCount == 0);
+        if (cur == NULL)
+            break;
+    }
+    buffer_free_chain(head);
+    return NULL;
+}
+
+/* Length == 0: one empty descriptor at the position Offset names. An inner boundary names the
+ * next non-empty descriptor's first byte; only the total names the end of the last descriptor. */
+static PMDL buffer_copy_point(struct pool *p, PMDL cur, ULONG off)
+{
+    while (off >= cur->ByteCount) {
+        if (cur->Next == NULL) {
+            if (off != cur->ByteCount)
+                return NULL;
+            break;
+        }
+        off -= cur->ByteCount;
+        cur = cur->Next;
+    }
+    return buffer_partial(p, cur, off, 0);
+}
+
+NDISAPI VOID NdisCopyBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle,
+                            PVOID MemoryDescriptor, UINT Offset, UINT Length)
+{
+    PMDL head = NULL;
+    struct pool *p = buffer_pool(PoolHandle);
+    if (Buffer != NULL && p != NULL && MemoryDescriptor != NULL && Length <= MAXULONG - Offset)
+        head = Length != 0 ? buffer_copy_range(p, MemoryDescriptor, Offset, Length)
+                           : buffer_copy_point(p, MemoryDescriptor, Offset);
+    if (Buffer != NULL)
+        *Buffer = head;
+    if (Status != NULL)
+        *Status = head != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
+}
+
+/* ---- <libndis.h> pool extensions ---- */
+
+LIBNDIS_API NDIS_STATUS LibNdisSetBufferPoolStrict(NDIS_HANDLE PoolHandle, BOOLEAN Strict)
+{
+    struct pool *p = PoolHandle != NULL ? buffer_pool(PoolHandle) : NULL;
+    if (p == NULL)
+        return NDIS_STATUS_FAILURE;
+    return pool_set_limit(p, Strict ? p->declared : POOL_UNLIMITED) ? NDIS_STATUS_SUCCESS
+                                                                     : NDIS_STATUS_FAILURE;
+}
+
+LIBNDIS_API NDIS_STATUS LibNdisQueryBufferPool(NDIS_HANDLE PoolHandle, PLIBNDIS_POOL_INFO Info)
+{
+    struct pool *p = buffer_pool(PoolHandle);
+    if (p == NULL || Info == NULL)
+        return NDIS_STATUS_FAILURE;
+    struct pool_stats s;
+    pool_stats(p, &s);
+    Info->DeclaredDescriptors = s.declared;
+    Info->StorageDescriptors = s.created;
+    Info->InUse = s.in_use;
+    Info->Strict = s.limit != POOL_UNLIMITED;
+    Info->Retired = s.retired;
+    return NDIS_STATUS_SUCCESS;
+}
+
+LIBNDIS_API ULONG LibNdisLiveBufferPools(void)
+{
+    return atomic_load_explicit(&buffer_live_pools, memory_order_relaxed);
+}

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* mdl.c - the kernel's MDL calls (IoAllocateMdl, IoFreeMdl, IoBuildPartialMdl, MmSizeOfMdl,
+ * MmBuildMdlForNonPagedPool, the system-address mappings) and the storage behind every descriptor:
+ * the default pool and descriptors too long for a pool slot. */
+#include "mdl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+struct pool *mdl_default_pool;
+
+/* A descriptor spanning more than MDL_INLINE_PFNS pages: header and MDL in their own block, and a
+ * pool slot held as a token so that pool counts and strict limits include it. */
+struct mdl_large {
+    struct mdl_hdr *token;
+    struct mdl_hdr hdr;
+    MDL mdl;
+};
+_Static_assert(offsetof(struct mdl_large, mdl) ==
+                   offsetof(struct mdl_large, hdr) + sizeof(struct mdl_hdr),
+               "a large MDL follows its header directly, like a pooled one");
+
+static void mdl_obj_init(struct pool *p, void *obj)
+{
+    struct mdl_hdr *h = obj;
+    h->pool = p;
+    h->state = MDL_STATE_FREE;
+    h->orig_len = 0;
+}
+
+struct pool *mdl_pool_create(uint32_t declared, uint32_t limit, _Atomic unsigned *live_counter)
+{
+    return pool_create(MDL_POOL_MAGIC, (uint32_t)MDL_OBJ_SIZE, declared, limit, mdl_obj_init,
+                       live_counter);
+}
+
+__attribute__((constructor)) static void mdl_process_init(void)
+{
+    mdl_default_pool = mdl_pool_create(0, POOL_UNLIMITED, NULL);
+    if (mdl_default_pool == NULL) {
+        fputs("libndis: cannot create the default buffer pool\n", stderr);
+        abort();
+    }
+}
+
+PMDL mdl_alloc_large(struct pool *p, ULONG pages)
+{
+    struct mdl_hdr *token = pool_get(p);
+    if (token == NULL)
+        return NULL;
+    token->state = MDL_STATE_TOKEN;
+    size_t bytes = sizeof(struct mdl_large) + (size_t)pages * sizeof(PFN_NUMBER);
+    struct mdl_large *large = aligned_alloc(16, (bytes + 15) & ~(size_t)15);
+    if (large == NULL) {
+        token->state = MDL_STATE_FREE;
+        pool_put(p, token);
+        return NULL;
+    }
+    large->token = token;
+    large->hdr.pool = p;
+    large->hdr.state = MDL_STATE_LARGE;
+    return &large->mdl;
+}
+
+/* Anything but a live large descriptor (a second free, a foreign MDL) is ignored; the large
+ * block itself is returned to the C heap, so only its first free is safe to repeat-check. */
+void mdl_free_other(PMDL m)
+{
+    struct mdl_hdr *h = mdl_hdr_of(m);
+    if (h->state != MDL_STATE_LARGE)
+        return;
+    struct mdl_large *large = (struct mdl_large *)((char *)h - offsetof(struct mdl_large, hdr));
+    struct mdl_hdr *token = large->token;
+    struct pool *p = h->pool;
+    h->state = MDL_STATE_FREE;
+    free(large);
+    token->state = MDL_STATE_FREE;
+    pool_put(p, token);
+}
+
+/* ---- Mm / Io entry points ---- */
+
+LIBNDIS_API SIZE_T NTAPI MmSizeOfMdl(PVOID Base, SIZE_T Length)
+{
+    /* ADDRESS_AND_SIZE_TO_SPAN_PAGES truncates to ULONG; a SIZE_T length needs the full width. */
+    SIZE_T pages = (Length >> PAGE_SHIFT) +
+                   ((BYTE_OFFSET(Base) + (Length & (PAGE_SIZE - 1)) + PAGE_SIZE - 1) >> PAGE_SHIFT);
+    return sizeof(MDL) + pages * sizeof(PFN_NUMBER);
+}
+
+LIBNDIS_API PMDL NTAPI IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer,
+                                     BOOLEAN ChargeQuota, PIRP Irp)
+{
+    ULONG pages;
+    if (Irp != NULL || !mdl_range_ok(VirtualAddress, Length, true, &pages))
+        return NULL;
+    PMDL m = mdl_alloc(mdl_default_pool, pages);
+    if (m == NULL)
+        return NULL;
+    /* With an address the MDL is built for nonpaged pool at once (decision 5); without one it is
+     * a template for IoBuildPartialMdl and describes no pages yet. */
+    mdl_describe(m, VirtualAddress, Length, pages,
+                 VirtualAddress != NULL ? MDL_SOURCE_IS_NONPAGED_POOL : 0);
+    return m;
+}
+
+LIBNDIS_API VOID NTAPI IoFreeMdl(PMDL Mdl)
+{
+    if (Mdl != NULL)
+        mdl_free(Mdl);
+}
+
+/* PFN entries the MDL's own storage holds, judged by its Size: the bound every write obeys when
+ * the MDL may live in memory the driver sized itself. */
+static ULONG mdl_pfn_capacity(const MDL *m)
+{
+    USHORT size = (USHORT)m->Size;
+    return size > sizeof(MDL) ? (ULONG)((size - sizeof(MDL)) / sizeof(PFN_NUMBER)) : 0;
+}
+
+LIBNDIS_API VOID NTAPI IoBuildPartialMdl(PMDL SourceMdl, PMDL TargetMdl, PVOID VirtualAddress,
+                                         ULONG Length)
+{
+    if (SourceMdl == NULL || TargetMdl == NULL)
+        return;
+    uintptr_t base = (uintptr_t)MmGetMdlVirtualAddress(SourceMdl);
+    uintptr_t at = (uintptr_t)VirtualAddress;
+    /* No status to return: a range outside the source or a target too small for it leaves the
+     * target untouched rather than describing memory the source does not. */
+    if (at < base || at - base > SourceMdl->ByteCount)
+        return;
+    ULONG delta = (ULONG)(at - base);
+    ULONG avail = SourceMdl->ByteCount - delta;
+    if (Length == 0)
+        Length = avail;
+    ULONG pages;
+    if (Length > avail || !mdl_range_ok(VirtualAddress, Length, false, &pages) ||
+        pages > mdl_pfn_capacity(TargetMdl))
+        return;
+    /* The target keeps its own Size (its storage) and Next. */
+    TargetMdl->StartVa = PAGE_ALIGN(VirtualAddress);
+    TargetMdl->ByteOffset = BYTE_OFFSET(VirtualAddress);
+    TargetMdl->ByteCount = Length;
+    mdl_make_partial(TargetMdl, SourceMdl, delta,
+                     TargetMdl->MdlFlags & (MDL_ALLOCATED_FIXED_SIZE | MDL_ALLOCATED_MUST_SUCCEED));
+    mdl_fill_pfns(TargetMdl, VirtualAddress, pages);
+}
+
+LIBNDIS_API VOID NTAPI MmBuildMdlForNonPagedPool(PMDL MemoryDescriptorList)
+{
+    PMDL m = MemoryDescriptorList;
+    PVOID va = MmGetMdlVirtualAddress(m);
+    ULONG pages = ADDRESS_AND_SIZE_TO_SPAN_PAGES(va, m->ByteCount);
+    ULONG capacity = mdl_pfn_capacity(m);
+    m->Process = NULL;
+    m->MappedSystemVa = va;
+    m->MdlFlags |= MDL_SOURCE_IS_NONPAGED_POOL;
+    mdl_fill_pfns(m, va, pages < capacity ? pages : capacity);
+}
+
+/* User space maps by identity: "mapping" an MDL that has no system address records the one it
+ * describes, with the flags a kernel mapping would leave. */
+static PVOID mdl_map(PMDL m)
+{
+    if (m->MdlFlags & MDL_HAS_SYSTEM_VA)
+        return m->MappedSystemVa;
+    m->MappedSystemVa = MmGetMdlVirtualAddress(m);
+    m->MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA;
+    if (m->MdlFlags & MDL_PARTIAL)
+        m->MdlFlags |= MDL_PARTIAL_HAS_BEEN_MAPPED;
+    return m->MappedSystemVa;
+}
+
+LIBNDIS_API PVOID NTAPI MmGetSystemAddressForMdlSafe(PMDL Mdl, ULONG Priority)
+{
+    (void)Priority;
+    return mdl_map(Mdl);
+}
+
+LIBNDIS_API PVOID NTAPI MmGetSystemAddressForMdl(PMDL Mdl) { return mdl_map(Mdl); }
+
+LIBNDIS_API VOID NTAPI MmPrepareMdlForReuse(PMDL Mdl)
+{
+    if (Mdl->MdlFlags & MDL_PARTIAL_HAS_BEEN_MAPPED) {
+        Mdl->MdlFlags &= (CSHORT)~(MDL_PARTIAL_HAS_BEEN_MAPPED | MDL_MAPPED_TO_SYSTEM_VA);
+        Mdl->MappedSystemVa = NULL;
+    }
+}

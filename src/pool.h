@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* pool.h - fixed-size object pools with a per-thread cache of object pointers in front of a
+ * shared depot. Buffer descriptors and packets are both served from here. The fast paths are
+ * inline so that NdisAllocateBuffer/NdisFreeBuffer compile to one straight run of code.
+ *
+ * Rules, stated once:
+ * - Each (pool, thread slot) has a cache owned by that thread. The owner touches it with plain
+ *   loads and stores only; no lock, no atomic read-modify-write, no write into the objects.
+ * - Anyone else who must see or empty a cache (a thread that found a limited pool exhausted, or
+ *   the pool being retired) takes the pool lock, raises the cache's `steal` flag and waits for
+ *   `active` to drop: an asymmetric Dekker handshake. The owner's half costs a compiler barrier
+ *   where the process can issue membarrier(2), which supplies the missing hardware fence only
+ *   when a stealer asks for it; elsewhere (and under ThreadSanitizer) the owner uses a
+ *   sequentially consistent store instead.
+ * - Objects move between caches and depot in batches, under the pool lock.
+ * - A pool never creates more than `limit` objects, so a pool of N never hands out N+1, and an
+ *   allocation fails only after every cache has been emptied into the depot. */
+#ifndef LIBNDIS_POOL_H
+#define LIBNDIS_POOL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define POOL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define POOL_TSAN 1
+#endif
+#endif
+#ifndef POOL_TSAN
+#define POOL_TSAN 0
+#endif
+
+#define POOL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define POOL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+enum {
+    POOL_MAX_SLOTS = 128,   /* threads with a private cache; more threads use the depot directly */
+    POOL_CACHE_SIZE = 64,   /* pointers a cache holds */
+    POOL_CACHE_BATCH = 32,  /* pointers moved per refill or flush */
+    POOL_UNLIMITED = UINT32_MAX,
+};
+
+struct pool_cache {
+    _Atomic unsigned active; /* owner is inside a fast path */
+    _Atomic unsigned steal;  /* someone else wants the cache: owner must take the slow path */
+    _Atomic unsigned count;  /* atomic only so that usage reports may read it; owner-written */
+    void *objs[POOL_CACHE_SIZE];
+};
+
+struct pool_slab;
+struct pool;
+typedef void (*pool_obj_init_fn)(struct pool *pool, void *obj);
+
+struct pool {
+    /* Read by every fast path; written only at creation. */
+    uint32_t magic;                 /* which layer owns the pool (buffer, packet, ...) */
+    uint32_t obj_size;
+    _Atomic(struct pool_cache *) caches[POOL_MAX_SLOTS]; /* slot 0 is never given a cache */
+
+    /* Everything below is protected by `lock`. */
+    pthread_mutex_t lock __attribute__((aligned(64)));
+    void **depot;                   /* free objects not in any cache */
+    uint32_t depot_count;
+    uint32_t depot_cap;
+    uint32_t created;               /* objects with storage */
+    uint32_t limit;                 /* at most this many objects ever exist */
+    uint32_t declared;              /* the count the driver asked for */
+    bool retired;
+    struct pool_slab *slabs;
+    pool_obj_init_fn obj_init;
+    _Atomic unsigned *live_counter; /* decremented when the pool's storage is released */
+    void *owner;                    /* the layer's own per-pool data */
+};
+
+/* Which slot this thread's caches live in; 0 until the thread's first slow path. */
+extern __thread unsigned pool_tls_slot __attribute__((tls_model("initial-exec")));
+/* True when membarrier(2) lets cache owners get away with a compiler barrier. */
+extern bool pool_asym_fence;
+
+void *pool_get_slow(struct pool *pool);
+void pool_put_slow(struct pool *pool, void *obj);
+
+/* Creates a pool of `prealloc` objects that may grow to `limit`. NULL when out of memory. */
+struct pool *pool_create(uint32_t magic, uint32_t obj_size, uint32_t prealloc, uint32_t limit,
+                         pool_obj_init_fn obj_init, _Atomic unsigned *live_counter);
+/* Frees the pool now if nothing is out, else retires it: gets fail, puts still work, and the
+ * storage goes with the last put. Returns true when the storage was released now. */
+bool pool_retire(struct pool *pool);
+struct pool_stats {
+    uint32_t declared, created, in_use, limit;
+    bool retired;
+};
+/* A consistent snapshot; in_use is exact when no other thread is using the pool. */
+void pool_stats(struct pool *pool, struct pool_stats *out);
+/* Changes the limit; fails (false) when more objects than `limit` already exist. */
+bool pool_set_limit(struct pool *pool, uint32_t limit);
+
+static inline void pool_cache_enter(struct pool_cache *c)
+{
+#if POOL_TSAN
+    atomic_store_explicit(&c->active, 1, memory_order_seq_cst);
+#else
+    if (POOL_LIKELY(pool_asym_fence)) {
+        atomic_store_explicit(&c->active, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+    } else {
+        atomic_store_explicit(&c->active, 1, memory_order_seq_cst);
+    }
+#endif
+}
+
+static inline void pool_cache_leave(struct pool_cache *c)
+{
+    atomic_store_explicit(&c->active, 0, memory_order_release);
+}
+
+static inline struct pool_cache *pool_my_cache(struct pool *pool)
+{
+    return atomic_load_explicit(&pool->caches[pool_tls_slot], memory_order_acquire);
+}
+
+static inline void *pool_get(struct pool *pool)
+{
+    struct pool_cache *c = pool_my_cache(pool);
+    if (POOL_UNLIKELY(c == NULL))
+        return pool_get_slow(pool);
+    pool_cache_enter(c);
+    /* `steal` before `count`: a stealer that drained this cache and already lowered its flag
+     * published the new count with that store, and only this order is sure to see it. */
+    unsigned n = 0;
+    if (POOL_LIKELY(!atomic_load_explicit(&c->steal, memory_order_seq_cst)))
+        n = atomic_load_explicit(&c->count, memory_order_relaxed);
+    if (POOL_UNLIKELY(n == 0)) {
+        pool_cache_leave(c);
+        return pool_get_slow(pool);
+    }
+    void *obj = c->objs[n - 1];
+    atomic_store_explicit(&c->count, n - 1, memory_order_relaxed);
+    pool_cache_leave(c);
+    return obj;
+}
+
+static inline void pool_put(struct pool *pool, void *obj)
+{
+    struct pool_cache *c = pool_my_cache(pool);
+    if (POOL_UNLIKELY(c == NULL)) {
+        pool_put_slow(pool, obj);
+        return;
+    }
+    pool_cache_enter(c);
+    unsigned n = POOL_CACHE_SIZE;
+    if (POOL_LIKELY(!atomic_load_explicit(&c->steal, memory_order_seq_cst)))
+        n = atomic_load_explicit(&c->count, memory_order_relaxed);
+    if (POOL_UNLIKELY(n == POOL_CACHE_SIZE)) {
+        pool_cache_leave(c);
+        pool_put_slow(pool, obj);
+        return;
+    }
+    c->objs[n] = obj;
+    atomic_store_explicit(&c->count, n + 1, memory_order_relaxed);
+    pool_cache_leave(c);
+}
+
+#endif /* LIBNDIS_POOL_H */
