@@ -48,23 +48,45 @@ NDISAPI VOID NdisFreeBufferPool(NDIS_HANDLE PoolHandle)
         pool_retire(p);
 }
 
+/* Everything the fast path below does not handle: bad arguments, an empty per-thread cache, a
+ * descriptor too long for a pool slot, a strict or retired pool. */
+static __attribute__((noinline)) void buffer_allocate_slow(PNDIS_STATUS Status,
+                                                           PNDIS_BUFFER *Buffer, struct pool *p,
+                                                           PVOID va, UINT len)
+{
+    PMDL m = NULL;
+    if (Buffer != NULL && p != NULL && mdl_range_ok(va, len, false)) {
+        ULONG pages = mdl_span(va, len);
+        m = mdl_alloc(p, pages);
+        if (m != NULL)
+            mdl_describe(m, va, len, pages, MDL_SOURCE_IS_NONPAGED_POOL);
+    }
+    if (Buffer != NULL)
+        *Buffer = m;
+    if (Status != NULL)
+        *Status = m != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
+}
+
+/* The hot path of every NDIS data path: kept a leaf with one tail call so that the common case
+ * is a straight run of loads and stores (performance.md). */
 NDISAPI VOID NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
                                 NDIS_HANDLE PoolHandle, PVOID VirtualAddress, UINT Length)
 {
-    PMDL m = NULL;
-    ULONG pages;
     struct pool *p = buffer_pool(PoolHandle);
-    if (POOL_LIKELY(Buffer != NULL && p != NULL &&
-                    mdl_range_ok(VirtualAddress, Length, false, &pages))) {
-        m = mdl_alloc(p, pages);
-        if (POOL_LIKELY(m != NULL))
+    ULONG pages = mdl_span(VirtualAddress, Length);
+    if (POOL_LIKELY(Status != NULL && Buffer != NULL && p != NULL &&
+                    mdl_range_ok(VirtualAddress, Length, false) && pages <= MDL_INLINE_PFNS)) {
+        struct mdl_hdr *h = pool_try_get(p);
+        if (POOL_LIKELY(h != NULL)) {
+            h->state = MDL_STATE_SLAB;
+            PMDL m = (PMDL)(h + 1);
             mdl_describe(m, VirtualAddress, Length, pages, MDL_SOURCE_IS_NONPAGED_POOL);
-        *Buffer = m;
-    } else if (Buffer != NULL) {
-        *Buffer = NULL;
+            *Buffer = m;
+            *Status = NDIS_STATUS_SUCCESS;
+            return;
+        }
     }
-    if (Status != NULL)
-        *Status = m != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
+    buffer_allocate_slow(Status, Buffer, p, VirtualAddress, Length);
 }
 
 NDISAPI VOID NdisFreeBuffer(PNDIS_BUFFER Buffer)
@@ -90,9 +112,9 @@ static void buffer_free_chain(PMDL m)
 static PMDL buffer_partial(struct pool *p, PMDL src, ULONG off, ULONG len)
 {
     PCHAR va = (PCHAR)MmGetMdlVirtualAddress(src) + off;
-    ULONG pages;
-    if (!mdl_range_ok(va, len, false, &pages))
+    if (!mdl_range_ok(va, len, false))
         return NULL;
+    ULONG pages = mdl_span(va, len);
     PMDL m = mdl_alloc(p, pages);
     if (m == NULL)
         return NULL;

@@ -45,6 +45,8 @@ __attribute__((constructor)) static void mdl_process_init(void)
 
 PMDL mdl_alloc_large(struct pool *p, ULONG pages)
 {
+    if (sizeof(MDL) + (size_t)pages * sizeof(PFN_NUMBER) > MDL_MAX_SIZE)
+        return NULL;
     struct mdl_hdr *token = pool_get(p);
     if (token == NULL)
         return NULL;
@@ -91,9 +93,9 @@ LIBNDIS_API SIZE_T NTAPI MmSizeOfMdl(PVOID Base, SIZE_T Length)
 LIBNDIS_API PMDL NTAPI IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer,
                                      BOOLEAN ChargeQuota, PIRP Irp)
 {
-    ULONG pages;
-    if (Irp != NULL || !mdl_range_ok(VirtualAddress, Length, true, &pages))
+    if (Irp != NULL || !mdl_range_ok(VirtualAddress, Length, true))
         return NULL;
+    ULONG pages = mdl_span(VirtualAddress, Length);
     PMDL m = mdl_alloc(mdl_default_pool, pages);
     if (m == NULL)
         return NULL;
@@ -133,9 +135,10 @@ LIBNDIS_API VOID NTAPI IoBuildPartialMdl(PMDL SourceMdl, PMDL TargetMdl, PVOID V
     ULONG avail = SourceMdl->ByteCount - delta;
     if (Length == 0)
         Length = avail;
-    ULONG pages;
-    if (Length > avail || !mdl_range_ok(VirtualAddress, Length, false, &pages) ||
-        pages > mdl_pfn_capacity(TargetMdl))
+    if (Length > avail || !mdl_range_ok(VirtualAddress, Length, false))
+        return;
+    ULONG pages = mdl_span(VirtualAddress, Length);
+    if (pages > mdl_pfn_capacity(TargetMdl))
         return;
     /* The target keeps its own Size (its storage) and Next. */
     TargetMdl->StartVa = PAGE_ALIGN(VirtualAddress);

@@ -42,25 +42,21 @@ extern struct pool *mdl_default_pool;
 
 static inline struct mdl_hdr *mdl_hdr_of(PMDL m) { return (struct mdl_hdr *)m - 1; }
 
+/* NULL when MmSizeOfMdl would exceed 65535 (decision 7) or memory is short. */
 PMDL mdl_alloc_large(struct pool *p, ULONG pages);
 void mdl_free_other(PMDL m);
 struct pool *mdl_pool_create(uint32_t declared, uint32_t limit, _Atomic unsigned *live_counter);
 
-/* Pages spanned by [va, va + len) if the library can describe that range: no wrap-around, an MDL
- * Size within 65535, and a non-NULL address unless `va_optional` (IoAllocateMdl) or len is 0. */
-static inline bool mdl_range_ok(PVOID va, ULONG len, bool va_optional, ULONG *pages)
+/* Whether [va, va + len) is a range the library may describe: no wrap-around, and a non-NULL
+ * address unless `va_optional` (IoAllocateMdl) or len is 0. The MDL Size limit is checked where
+ * the descriptor is made, since only descriptors beyond MDL_INLINE_PFNS pages can reach it. */
+static inline bool mdl_range_ok(PVOID va, ULONG len, bool va_optional)
 {
     uintptr_t start = (uintptr_t)va;
-    if (va == NULL && len != 0 && !va_optional)
-        return false;
-    if (start + len < start)
-        return false;
-    ULONG n = ADDRESS_AND_SIZE_TO_SPAN_PAGES(va, len);
-    if (sizeof(MDL) + (size_t)n * sizeof(PFN_NUMBER) > MDL_MAX_SIZE)
-        return false;
-    *pages = n;
-    return true;
+    return (va != NULL || len == 0 || va_optional) && start + len >= start;
 }
+
+static inline ULONG mdl_span(PVOID va, ULONG len) { return ADDRESS_AND_SIZE_TO_SPAN_PAGES(va, len); }
 
 static inline PMDL mdl_alloc(struct pool *p, ULONG pages)
 {
@@ -84,7 +80,8 @@ static inline void mdl_free(PMDL m)
     mdl_free_other(m);
 }
 
-/* Pseudo-PFNs (decision 5): the page address shifted, consistent for every MDL of a page. */
+/* Pseudo-PFNs (decision 5): the page address shifted, consistent for every MDL of a page.
+ * Writes exactly `pages` entries: safe for MDLs in storage the driver sized. */
 static inline void mdl_fill_pfns(PMDL m, PVOID va, ULONG pages)
 {
     PPFN_NUMBER pfn = MmGetMdlPfnArray(m);
@@ -93,8 +90,20 @@ static inline void mdl_fill_pfns(PMDL m, PVOID va, ULONG pages)
         pfn[i] = first + i;
 }
 
-/* Fills every field for the range [va, va + len). The mapped address, process and flags are the
- * caller's to adjust afterwards when they differ. */
+/* The same for the library's own descriptors, which always have room for two entries: the one-
+ * or two-page buffer of a network frame then costs two stores and no loop. */
+static inline void mdl_fill_own_pfns(PMDL m, PVOID va, ULONG pages)
+{
+    PPFN_NUMBER pfn = MmGetMdlPfnArray(m);
+    PFN_NUMBER first = (PFN_NUMBER)((uintptr_t)va >> PAGE_SHIFT);
+    pfn[0] = first;
+    pfn[1] = first + 1;
+    for (ULONG i = 2; i < pages; i++)
+        pfn[i] = first + i;
+}
+
+/* Fills every field of a library-made descriptor for the range [va, va + len). The mapped
+ * address, process and flags are the caller's to adjust afterwards when they differ. */
 static inline void mdl_describe(PMDL m, PVOID va, ULONG len, ULONG pages, CSHORT flags)
 {
     m->Next = NULL;
@@ -105,7 +114,7 @@ static inline void mdl_describe(PMDL m, PVOID va, ULONG len, ULONG pages, CSHORT
     m->StartVa = PAGE_ALIGN(va);
     m->ByteCount = len;
     m->ByteOffset = BYTE_OFFSET(va);
-    mdl_fill_pfns(m, va, pages);
+    mdl_fill_own_pfns(m, va, pages);
     mdl_hdr_of(m)->orig_len = len;
 }
 

@@ -124,25 +124,32 @@ static inline struct pool_cache *pool_my_cache(struct pool *pool)
     return atomic_load_explicit(&pool->caches[pool_tls_slot], memory_order_acquire);
 }
 
-static inline void *pool_get(struct pool *pool)
+/* The fast path alone: NULL whenever the slow path would be needed, so that callers can keep the
+ * fast path a leaf and hand everything else to one tail call. */
+static inline void *pool_try_get(struct pool *pool)
 {
     struct pool_cache *c = pool_my_cache(pool);
     if (POOL_UNLIKELY(c == NULL))
-        return pool_get_slow(pool);
+        return NULL;
     pool_cache_enter(c);
     /* `steal` before `count`: a stealer that drained this cache and already lowered its flag
      * published the new count with that store, and only this order is sure to see it. */
     unsigned n = 0;
     if (POOL_LIKELY(!atomic_load_explicit(&c->steal, memory_order_seq_cst)))
         n = atomic_load_explicit(&c->count, memory_order_relaxed);
-    if (POOL_UNLIKELY(n == 0)) {
-        pool_cache_leave(c);
-        return pool_get_slow(pool);
+    void *obj = NULL;
+    if (POOL_LIKELY(n != 0)) {
+        obj = c->objs[n - 1];
+        atomic_store_explicit(&c->count, n - 1, memory_order_relaxed);
     }
-    void *obj = c->objs[n - 1];
-    atomic_store_explicit(&c->count, n - 1, memory_order_relaxed);
     pool_cache_leave(c);
     return obj;
+}
+
+static inline void *pool_get(struct pool *pool)
+{
+    void *obj = pool_try_get(pool);
+    return POOL_LIKELY(obj != NULL) ? obj : pool_get_slow(pool);
 }
 
 static inline void pool_put(struct pool *pool, void *obj)
