@@ -123,14 +123,10 @@ static PMDL buffer_partial(struct pool *p, PMDL src, ULONG off, ULONG len)
     return m;
 }
 
-/* Length > 0: skipping while `off >= ByteCount` makes an offset on a boundary start at the next
- * non-empty descriptor and passes over empty ones; then one partial per descriptor touched. */
+/* Length > 0: one partial per non-empty descriptor the range touches. */
 static PMDL buffer_copy_range(struct pool *p, PMDL cur, ULONG off, ULONG len)
 {
-    while (cur != NULL && off >= cur->ByteCount) {
-        off -= cur->ByteCount;
-        cur = cur->Next;
-    }
+    mdl_seek(&cur, &off);
     if (cur == NULL)
         return NULL;
     PMDL head = NULL, *link = &head;

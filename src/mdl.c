@@ -10,15 +10,27 @@
 struct pool *mdl_default_pool;
 
 /* A descriptor spanning more than MDL_INLINE_PFNS pages: header and MDL in their own block, and a
- * pool slot held as a token so that pool counts and strict limits include it. */
+ * pool slot held as a token so that pool counts and strict limits include it. Blocks are never
+ * given back to the C heap before their pool goes: a freed block waits on the pool's list for
+ * the next long descriptor, and its header keeps saying FREE, so that a repeated NdisFreeBuffer
+ * reads valid memory and is ignored, as for a descriptor in a pool slot. */
 struct mdl_large {
     struct mdl_hdr *token;
+    struct mdl_large *next_free; /* on the pool's list of unused blocks */
+    struct mdl_large *next_all;  /* every block of the pool, for its release */
+    ULONG capacity;              /* PFN entries the block holds */
     struct mdl_hdr hdr;
     MDL mdl;
 };
 _Static_assert(offsetof(struct mdl_large, mdl) ==
                    offsetof(struct mdl_large, hdr) + sizeof(struct mdl_hdr),
                "a large MDL follows its header directly, like a pooled one");
+
+struct mdl_pool_data {
+    pthread_mutex_t lock; /* guards the two lists; long descriptors are not a fast path */
+    struct mdl_large *free_blocks;
+    struct mdl_large *all_blocks;
+};
 
 static void mdl_obj_init(struct pool *p, void *obj)
 {
@@ -28,10 +40,30 @@ static void mdl_obj_init(struct pool *p, void *obj)
     h->orig_len = 0;
 }
 
+static void mdl_pool_release(struct pool *p)
+{
+    struct mdl_pool_data *d = pool_layer_data(p);
+    for (struct mdl_large *b = d->all_blocks, *next; b != NULL; b = next) {
+        next = b->next_all;
+        free(b);
+    }
+    pthread_mutex_destroy(&d->lock);
+}
+
+static const struct pool_ops mdl_pool_ops = {
+    .magic = MDL_POOL_MAGIC,
+    .layer_bytes = sizeof(struct mdl_pool_data),
+    .obj_init = mdl_obj_init,
+    .on_release = mdl_pool_release,
+};
+
 struct pool *mdl_pool_create(uint32_t declared, uint32_t limit, _Atomic unsigned *live_counter)
 {
-    return pool_create(MDL_POOL_MAGIC, (uint32_t)MDL_OBJ_SIZE, declared, limit, mdl_obj_init,
-                       live_counter);
+    struct pool *p = pool_create(&mdl_pool_ops, (uint32_t)MDL_OBJ_SIZE, declared, limit,
+                                 live_counter);
+    if (p != NULL)
+        pthread_mutex_init(&((struct mdl_pool_data *)pool_layer_data(p))->lock, NULL);
+    return p;
 }
 
 __attribute__((constructor)) static void mdl_process_init(void)
@@ -43,6 +75,30 @@ __attribute__((constructor)) static void mdl_process_init(void)
     }
 }
 
+static struct mdl_large *mdl_large_block(struct pool *p, ULONG pages)
+{
+    struct mdl_pool_data *d = pool_layer_data(p);
+    pthread_mutex_lock(&d->lock);
+    struct mdl_large **link = &d->free_blocks;
+    while (*link != NULL && (*link)->capacity < pages)
+        link = &(*link)->next_free;
+    struct mdl_large *b = *link;
+    if (b != NULL) {
+        *link = b->next_free;
+    } else {
+        size_t bytes = sizeof(struct mdl_large) + (size_t)pages * sizeof(PFN_NUMBER);
+        b = aligned_alloc(16, (bytes + 15) & ~(size_t)15);
+        if (b != NULL) {
+            b->capacity = pages;
+            b->hdr.pool = p;
+            b->next_all = d->all_blocks;
+            d->all_blocks = b;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return b;
+}
+
 PMDL mdl_alloc_large(struct pool *p, ULONG pages)
 {
     if (sizeof(MDL) + (size_t)pages * sizeof(PFN_NUMBER) > MDL_MAX_SIZE)
@@ -51,31 +107,32 @@ PMDL mdl_alloc_large(struct pool *p, ULONG pages)
     if (token == NULL)
         return NULL;
     token->state = MDL_STATE_TOKEN;
-    size_t bytes = sizeof(struct mdl_large) + (size_t)pages * sizeof(PFN_NUMBER);
-    struct mdl_large *large = aligned_alloc(16, (bytes + 15) & ~(size_t)15);
-    if (large == NULL) {
+    struct mdl_large *b = mdl_large_block(p, pages);
+    if (b == NULL) {
         token->state = MDL_STATE_FREE;
         pool_put(p, token);
         return NULL;
     }
-    large->token = token;
-    large->hdr.pool = p;
-    large->hdr.state = MDL_STATE_LARGE;
-    return &large->mdl;
+    b->token = token;
+    b->hdr.state = MDL_STATE_LARGE;
+    return &b->mdl;
 }
 
-/* Anything but a live large descriptor (a second free, a foreign MDL) is ignored; the large
- * block itself is returned to the C heap, so only its first free is safe to repeat-check. */
+/* Anything but a live long descriptor (a second free, a foreign MDL) is ignored. */
 void mdl_free_other(PMDL m)
 {
     struct mdl_hdr *h = mdl_hdr_of(m);
     if (h->state != MDL_STATE_LARGE)
         return;
-    struct mdl_large *large = (struct mdl_large *)((char *)h - offsetof(struct mdl_large, hdr));
-    struct mdl_hdr *token = large->token;
+    struct mdl_large *b = (struct mdl_large *)((char *)h - offsetof(struct mdl_large, hdr));
     struct pool *p = h->pool;
+    struct mdl_hdr *token = b->token;
+    struct mdl_pool_data *d = pool_layer_data(p);
     h->state = MDL_STATE_FREE;
-    free(large);
+    pthread_mutex_lock(&d->lock);
+    b->next_free = d->free_blocks;
+    d->free_blocks = b;
+    pthread_mutex_unlock(&d->lock);
     token->state = MDL_STATE_FREE;
     pool_put(p, token);
 }

@@ -135,4 +135,15 @@ static inline void mdl_make_partial(PMDL m, const MDL *src, ULONG delta, CSHORT 
         (inherited & MDL_HAS_SYSTEM_VA) ? (PCHAR)src->MappedSystemVa + delta : NULL;
 }
 
+/* Positions (*cur, *off) on the byte at *off of the chain: skipping while `off >= ByteCount`
+ * passes over empty descriptors and turns an offset on a boundary into the first byte of the
+ * next non-empty one (decision 8, reference §7 items 1-2). *cur is NULL past the end. */
+static inline void mdl_seek(PMDL *cur, ULONG *off)
+{
+    while (*cur != NULL && *off >= (*cur)->ByteCount) {
+        *off -= (*cur)->ByteCount;
+        *cur = (*cur)->Next;
+    }
+}
+
 #endif /* LIBNDIS_MDL_H */

@@ -213,38 +213,56 @@ static bool pool_add_slab_locked(struct pool *p, uint32_t n)
     /* Pushed highest first so that a fresh pool hands out ascending addresses. */
     for (uint32_t i = n; i-- > 0;) {
         void *obj = base + (size_t)i * p->obj_size;
-        if (p->obj_init != NULL)
-            p->obj_init(p, obj);
+        if (p->ops->obj_init != NULL)
+            p->ops->obj_init(p, obj);
         p->depot[p->depot_count++] = obj;
     }
     p->created += n;
     return true;
 }
 
+/* Unbounded pools grow in roughly doubling slabs. A bounded pool (strict buffer pool, packet
+ * pool) past its declared count makes its overflow descriptors one at a time, on demand. */
 static uint32_t pool_growth(const struct pool *p)
 {
+    uint32_t room = p->limit - p->created;
+    if (p->limit != POOL_UNLIMITED && p->created >= p->declared)
+        return room < 1 ? room : 1;
     uint32_t want = p->created < POOL_GROW_MIN ? POOL_GROW_MIN : p->created;
     if (want > POOL_GROW_MAX)
         want = POOL_GROW_MAX;
-    uint32_t room = p->limit - p->created;
+    if (p->limit != POOL_UNLIMITED && want > p->declared - p->created)
+        want = p->declared - p->created;
     return want < room ? want : room;
 }
 
-/* Makes the depot non-empty if the pool may still hand anything out. */
+static void caches_steal_locked(struct pool *p)
+{
+    if (!caches_hold_objects(p))
+        return;
+    caches_stop_locked(p);
+    caches_drain_locked(p);
+    caches_restart_locked(p);
+}
+
+/* Makes the depot non-empty if the pool may still hand anything out. An unbounded pool grows
+ * rather than interrupt other threads; a bounded one past its declared count first takes back
+ * what other threads' caches hold, so that overflow is made only when everything is in use. */
 static bool depot_refill_locked(struct pool *p)
 {
-    if (p->created < p->limit && pool_add_slab_locked(p, pool_growth(p)))
-        return true;
-    if (caches_hold_objects(p)) {
-        caches_stop_locked(p);
-        caches_drain_locked(p);
-        caches_restart_locked(p);
-    }
+    if (p->limit != POOL_UNLIMITED && p->created >= p->declared)
+        caches_steal_locked(p);
+    if (p->depot_count == 0 && p->created < p->limit)
+        pool_add_slab_locked(p, pool_growth(p));
+    if (p->depot_count == 0)
+        caches_steal_locked(p);
     return p->depot_count != 0;
 }
 
 static void pool_release(struct pool *p)
 {
+    if (p->ops->on_release != NULL)
+        p->ops->on_release(p);
     for (struct pool_slab *s = p->slabs, *next; s != NULL; s = next) {
         next = s->next;
         free(s);
@@ -260,24 +278,25 @@ static void pool_release(struct pool *p)
 
 /* ---- public (internal) entry points ---- */
 
-struct pool *pool_create(uint32_t magic, uint32_t obj_size, uint32_t prealloc, uint32_t limit,
-                         pool_obj_init_fn obj_init, _Atomic unsigned *live_counter)
+struct pool *pool_create(const struct pool_ops *ops, uint32_t obj_size, uint32_t prealloc,
+                         uint32_t limit, _Atomic unsigned *live_counter)
 {
-    struct pool *p = aligned_alloc(POOL_ALIGN, round_up(sizeof(*p), POOL_ALIGN));
+    size_t bytes = round_up(sizeof(struct pool), POOL_ALIGN) + round_up(ops->layer_bytes, POOL_ALIGN);
+    struct pool *p = aligned_alloc(POOL_ALIGN, bytes);
     if (p == NULL)
         return NULL;
-    memset(p, 0, sizeof(*p));
+    memset(p, 0, bytes);
     for (unsigned s = 0; s < POOL_MAX_SLOTS; s++)
         atomic_init(&p->caches[s], NULL);
     if (pthread_mutex_init(&p->lock, NULL) != 0) {
         free(p);
         return NULL;
     }
-    p->magic = magic;
+    p->magic = ops->magic;
+    p->ops = ops;
     p->obj_size = (uint32_t)round_up(obj_size, 16);
     p->limit = limit;
     p->declared = prealloc;
-    p->obj_init = obj_init;
     p->live_counter = live_counter;
     uint32_t now = prealloc < limit ? prealloc : limit;
     if (now > POOL_PREALLOC_MAX)
@@ -374,10 +393,29 @@ void pool_stats(struct pool *p, struct pool_stats *out)
     pthread_mutex_unlock(&p->lock);
 }
 
+bool pool_is_retired(struct pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool retired = p->retired;
+    pthread_mutex_unlock(&p->lock);
+    return retired;
+}
+
 bool pool_set_limit(struct pool *p, uint32_t limit)
 {
     pthread_mutex_lock(&p->lock);
-    bool ok = p->created <= limit && !p->retired;
+    bool ok = !p->retired;
+    if (ok && p->created > limit) {
+        /* Storage never shrinks, but free objects beyond the limit can leave circulation: they
+         * stay in their slab (released with the pool) and are no longer counted as created. */
+        caches_steal_locked(p);
+        uint32_t surplus = p->created - limit;
+        ok = p->depot_count >= surplus;
+        if (ok) {
+            p->depot_count -= surplus;
+            p->created -= surplus;
+        }
+    }
     if (ok)
         p->limit = limit;
     pthread_mutex_unlock(&p->lock);

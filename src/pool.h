@@ -54,7 +54,14 @@ struct pool_cache {
 
 struct pool_slab;
 struct pool;
-typedef void (*pool_obj_init_fn)(struct pool *pool, void *obj);
+
+/* What the owning layer (buffers, packets) tells the pool about itself. */
+struct pool_ops {
+    uint32_t magic;                                /* tells a layer's handles from others' */
+    size_t layer_bytes;                            /* per-pool data, see pool_layer_data() */
+    void (*obj_init)(struct pool *pool, void *obj); /* once per object, when storage is made */
+    void (*on_release)(struct pool *pool);         /* before the storage goes; may be NULL */
+};
 
 struct pool {
     /* Read by every fast path; written only at creation. */
@@ -72,10 +79,16 @@ struct pool {
     uint32_t declared;              /* the count the driver asked for */
     bool retired;
     struct pool_slab *slabs;
-    pool_obj_init_fn obj_init;
+    const struct pool_ops *ops;
     _Atomic unsigned *live_counter; /* decremented when the pool's storage is released */
-    void *owner;                    /* the layer's own per-pool data */
 };
+
+/* The owning layer's own per-pool data, `layer_bytes` given at creation, stored right after the
+ * pool and released with it. */
+static inline void *pool_layer_data(struct pool *pool)
+{
+    return (char *)pool + ((sizeof(struct pool) + 63) & ~(size_t)63);
+}
 
 /* Which slot this thread's caches live in; 0 until the thread's first slow path. */
 extern __thread unsigned pool_tls_slot __attribute__((tls_model("initial-exec")));
@@ -86,8 +99,10 @@ void *pool_get_slow(struct pool *pool);
 void pool_put_slow(struct pool *pool, void *obj);
 
 /* Creates a pool of `prealloc` objects that may grow to `limit`. NULL when out of memory. */
-struct pool *pool_create(uint32_t magic, uint32_t obj_size, uint32_t prealloc, uint32_t limit,
-                         pool_obj_init_fn obj_init, _Atomic unsigned *live_counter);
+struct pool *pool_create(const struct pool_ops *ops, uint32_t obj_size, uint32_t prealloc,
+                         uint32_t limit, _Atomic unsigned *live_counter);
+/* True once the pool has been retired (its handle freed while objects were out). */
+bool pool_is_retired(struct pool *pool);
 /* Frees the pool now if nothing is out, else retires it: gets fail, puts still work, and the
  * storage goes with the last put. Returns true when the storage was released now. */
 bool pool_retire(struct pool *pool);
@@ -97,7 +112,8 @@ struct pool_stats {
 };
 /* A consistent snapshot; in_use is exact when no other thread is using the pool. */
 void pool_stats(struct pool *pool, struct pool_stats *out);
-/* Changes the limit; fails (false) when more objects than `limit` already exist. */
+/* Changes the limit; fails (false) for a retired pool or when more than `limit` objects are
+ * handed out. Free objects beyond the new limit are parked: kept, never handed out again. */
 bool pool_set_limit(struct pool *pool, uint32_t limit);
 
 static inline void pool_cache_enter(struct pool_cache *c)

@@ -32,7 +32,8 @@ LIBNDIS_API const char *libndis_version(void);
 
 /* Strict mode (decision 11): allocations fail with NDIS_STATUS_FAILURE once NumberOfDescriptors
  * descriptors are out, instead of growing the pool. NDIS_STATUS_FAILURE for the NULL (default)
- * pool, which is never strict, and for a retired pool. */
+ * pool, which is never strict, for a retired pool, and when more than NumberOfDescriptors are
+ * out at the time of the call (storage a grown pool no longer needs is parked, not freed). */
 LIBNDIS_API NDIS_STATUS LibNdisSetBufferPoolStrict(_In_ NDIS_HANDLE PoolHandle, _In_ BOOLEAN Strict);
 
 typedef struct _LIBNDIS_POOL_INFO {

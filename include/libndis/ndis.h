@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ndis.h - the NDIS 5.x buffer, memory and spin-lock API with WDK names, types and semantics.
+/* ndis.h - the NDIS 5.x buffer, packet, memory and spin-lock API with WDK names, types and
+ * semantics.
  * Items that are macros in the WDK stay macros where driver code depends on it (lvalues, casts of
  * out-pointers); the rest are exported functions, as ndis.sys also exports them. Extensions that
  * are not WDK names live in <libndis.h>, never here (decision 26). */
@@ -81,8 +82,9 @@ typedef ULONG NDIS_OID, *PNDIS_OID;
 
 /* ---- buffer pools and descriptors ---- */
 
-/* Always NDIS_STATUS_SUCCESS. The handle is opaque; NULL is a valid handle (the default pool),
- * and is what an out-of-memory pool creation returns. */
+/* NDIS_STATUS_SUCCESS, always, unless PoolHandle itself is NULL (then FAILURE, nothing made).
+ * The handle is opaque; NULL is a valid handle (the default pool), and is what an out-of-memory
+ * pool creation returns. */
 NDISAPI VOID NdisAllocateBufferPool(_Out_ PNDIS_STATUS Status, _Out_ PNDIS_HANDLE PoolHandle,
                                     _In_ UINT NumberOfDescriptors);
 /* NULL does nothing. With descriptors still out the pool is retired, not freed (decision 13). */
@@ -145,6 +147,322 @@ NDISAPI VOID NdisAdjustBufferLength(_Inout_ PNDIS_BUFFER Buffer, _In_ UINT Lengt
                                           MmGetMdlByteCount(_Buffer)))
 #define NdisGetBufferPhysicalArraySize(Buffer, ArraySize) \
     ((void)(*(ArraySize) = NDIS_BUFFER_TO_SPAN_PAGES(Buffer)))
+
+/* ---- packets (reference §4, decisions 14-21) ---- */
+typedef NDIS_HANDLE PNDIS_PACKET_POOL;
+
+typedef struct _NDIS_PACKET_PRIVATE {
+    UINT PhysicalCount;     /* PhysicalCount, TotalLength and Count are a cache, */
+    UINT TotalLength;       /* valid only while ValidCounts is TRUE */
+    PNDIS_BUFFER Head;      /* an empty chain is Head == NULL; Tail may then be stale */
+    PNDIS_BUFFER Tail;
+    PNDIS_PACKET_POOL Pool;
+    UINT Count;
+    ULONG Flags;            /* NDIS_FLAGS_*, protocol ID in the low 4 bits */
+    BOOLEAN ValidCounts;
+    UCHAR NdisPacketFlags;  /* fPACKET_* */
+    USHORT NdisPacketOobOffset;
+} NDIS_PACKET_PRIVATE, *PNDIS_PACKET_PRIVATE;
+
+typedef struct _NDIS_PACKET {
+    NDIS_PACKET_PRIVATE Private;
+    union {
+        struct {
+            UCHAR MiniportReserved[2 * sizeof(PVOID)];
+            UCHAR WrapperReserved[2 * sizeof(PVOID)];
+        };
+        struct {
+            UCHAR MiniportReservedEx[3 * sizeof(PVOID)];
+            UCHAR WrapperReservedEx[sizeof(PVOID)];
+        };
+        struct {
+            UCHAR MacReserved[4 * sizeof(PVOID)];
+        };
+    };
+    ULONG_PTR Reserved[2];
+    UCHAR ProtocolReserved[1]; /* really ProtocolReservedLength bytes, given to the pool */
+} NDIS_PACKET, *PNDIS_PACKET, **PPNDIS_PACKET;
+
+typedef struct _NDIS_PACKET_OOB_DATA {
+    union {
+        ULONGLONG TimeToSend;
+        ULONGLONG TimeSent;
+    };
+    ULONGLONG TimeReceived;
+    UINT HeaderSize;
+    UINT SizeMediaSpecificInfo;
+    PVOID MediaSpecificInformation;
+    NDIS_STATUS Status;
+} NDIS_PACKET_OOB_DATA, *PNDIS_PACKET_OOB_DATA;
+
+typedef enum _NDIS_PER_PACKET_INFO {
+    TcpIpChecksumPacketInfo,
+    IpSecPacketInfo,
+    TcpLargeSendPacketInfo,
+    ClassificationHandlePacketInfo,
+    NdisReserved,
+    ScatterGatherListPacketInfo,
+    Ieee8021QInfo,
+    OriginalPacketInfo,
+    PacketCancelId,
+    OriginalNetBufferList,
+    CachedNetBufferList,
+    ShortPacketPaddingInfo,
+    MaxPerPacketInfo
+} NDIS_PER_PACKET_INFO, *PNDIS_PER_PACKET_INFO;
+
+typedef struct _NDIS_PACKET_EXTENSION {
+    PVOID NdisPacketInfo[MaxPerPacketInfo];
+} NDIS_PACKET_EXTENSION, *PNDIS_PACKET_EXTENSION;
+
+typedef struct _NDIS_PACKET_STACK {
+    ULONG_PTR IMReserved[2];
+    ULONG_PTR NdisReserved[4];
+} NDIS_PACKET_STACK, *PNDIS_PACKET_STACK;
+
+#if UINTPTR_MAX > 0xFFFFFFFFu
+_Static_assert(sizeof(NDIS_PACKET_PRIVATE) == 0x30, "NDIS_PACKET_PRIVATE is 48 bytes on x64");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, Head) == 0x08, "Private.Head");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, Tail) == 0x10, "Private.Tail");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, Pool) == 0x18, "Private.Pool");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, Count) == 0x20, "Private.Count");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, Flags) == 0x24, "Private.Flags");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, ValidCounts) == 0x28, "Private.ValidCounts");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, NdisPacketFlags) == 0x29, "Private.NdisPacketFlags");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, NdisPacketOobOffset) == 0x2A, "Private.NdisPacketOobOffset");
+_Static_assert(offsetof(NDIS_PACKET, MiniportReserved) == 0x30, "NDIS_PACKET reserved union");
+_Static_assert(offsetof(NDIS_PACKET, WrapperReserved) == 0x40, "NDIS_PACKET.WrapperReserved");
+_Static_assert(offsetof(NDIS_PACKET, WrapperReservedEx) == 0x48, "NDIS_PACKET.WrapperReservedEx");
+_Static_assert(offsetof(NDIS_PACKET, Reserved) == 0x50, "NDIS_PACKET.Reserved");
+_Static_assert(offsetof(NDIS_PACKET, ProtocolReserved) == 0x60, "NDIS_PACKET.ProtocolReserved");
+_Static_assert(sizeof(NDIS_PACKET) == 0x68, "NDIS_PACKET is 0x68 bytes on x64");
+_Static_assert(offsetof(NDIS_PACKET_OOB_DATA, TimeReceived) == 8, "OOB.TimeReceived");
+_Static_assert(offsetof(NDIS_PACKET_OOB_DATA, HeaderSize) == 16, "OOB.HeaderSize");
+_Static_assert(offsetof(NDIS_PACKET_OOB_DATA, SizeMediaSpecificInfo) == 20, "OOB.SizeMediaSpecificInfo");
+_Static_assert(offsetof(NDIS_PACKET_OOB_DATA, MediaSpecificInformation) == 24, "OOB.MediaSpecificInformation");
+_Static_assert(offsetof(NDIS_PACKET_OOB_DATA, Status) == 32, "OOB.Status");
+_Static_assert(sizeof(NDIS_PACKET_OOB_DATA) == 40, "NDIS_PACKET_OOB_DATA is 40 bytes on x64");
+_Static_assert(sizeof(NDIS_PACKET_EXTENSION) == 96, "12 per-packet info slots on x64");
+_Static_assert(sizeof(NDIS_PACKET_STACK) == 48, "NDIS_PACKET_STACK is 48 bytes on x64");
+#else
+_Static_assert(sizeof(NDIS_PACKET_PRIVATE) == 0x20, "NDIS_PACKET_PRIVATE is 32 bytes on x86");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, Head) == 0x08, "Private.Head");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, Tail) == 0x0C, "Private.Tail");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, Pool) == 0x10, "Private.Pool");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, Count) == 0x14, "Private.Count");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, Flags) == 0x18, "Private.Flags");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, ValidCounts) == 0x1C, "Private.ValidCounts");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, NdisPacketFlags) == 0x1D, "Private.NdisPacketFlags");
+_Static_assert(offsetof(NDIS_PACKET_PRIVATE, NdisPacketOobOffset) == 0x1E, "Private.NdisPacketOobOffset");
+_Static_assert(offsetof(NDIS_PACKET, MiniportReserved) == 0x20, "NDIS_PACKET reserved union");
+_Static_assert(offsetof(NDIS_PACKET, Reserved) == 0x30, "NDIS_PACKET.Reserved");
+_Static_assert(offsetof(NDIS_PACKET, ProtocolReserved) == 0x38, "NDIS_PACKET.ProtocolReserved");
+_Static_assert(sizeof(NDIS_PACKET) == 0x3C, "NDIS_PACKET is 0x3C bytes on x86");
+_Static_assert(offsetof(NDIS_PACKET_OOB_DATA, Status) == 28, "OOB.Status");
+_Static_assert(sizeof(NDIS_PACKET_OOB_DATA) == 32, "NDIS_PACKET_OOB_DATA is 32 bytes on x86");
+_Static_assert(sizeof(NDIS_PACKET_EXTENSION) == 48, "12 per-packet info slots on x86");
+#endif
+
+#define PROTOCOL_RESERVED_SIZE_IN_PACKET (4 * sizeof(PVOID))
+
+/* Private.Flags */
+#define NDIS_FLAGS_PROTOCOL_ID_MASK 0x0000000F
+#define NDIS_FLAGS_MULTICAST_PACKET 0x00000010
+#define NDIS_FLAGS_RESERVED2 0x00000020
+#define NDIS_FLAGS_RESERVED3 0x00000040
+#define NDIS_FLAGS_DONT_LOOPBACK 0x00000080
+#define NDIS_FLAGS_IS_LOOPBACK_PACKET 0x00000100
+#define NDIS_FLAGS_LOOPBACK_ONLY 0x00000200
+#define NDIS_FLAGS_RESERVED4 0x00000400
+#define NDIS_FLAGS_DOUBLE_BUFFERED 0x00000800
+#define NDIS_FLAGS_SENT_AT_DPC 0x00001000
+#define NDIS_FLAGS_USES_SG_BUFFER_LIST 0x00002000
+#define NDIS_FLAGS_USES_ORIGINAL_PACKET 0x00004000
+#define NDIS_FLAGS_ALLOCATED_XFER_DATA_PKT 0x00008000
+#define NDIS_FLAGS_PADDED 0x00010000
+
+#define NDIS_PROTOCOL_ID_DEFAULT 0x00
+#define NDIS_PROTOCOL_ID_TCP_IP 0x02
+#define NDIS_PROTOCOL_ID_IPX 0x06
+#define NDIS_PROTOCOL_ID_NBF 0x07
+#define NDIS_PROTOCOL_ID_MAX 0x0F
+#define NDIS_PROTOCOL_ID_MASK 0x0F
+
+/* Private.NdisPacketFlags, owned by NDIS */
+#define fPACKET_WRAPPER_RESERVED 0x3F
+#define fPACKET_CONTAINS_MEDIA_SPECIFIC_INFO 0x40
+#define fPACKET_ALLOCATED_BY_NDIS 0x80
+
+/* ---- packet pools ---- */
+/* SUCCESS, or RESOURCES for more than 0xFFFF descriptors, a ProtocolReservedLength too large for
+ * a 16-bit OOB offset, or no memory. N + overflow is clamped to 0xFFFF; the N base descriptors
+ * are made now, overflow ones on demand once the base ones are all in use (decision 16). */
+NDISAPI VOID NdisAllocatePacketPool(_Out_ PNDIS_STATUS Status, _Out_ PNDIS_HANDLE PoolHandle,
+                                    _In_ UINT NumberOfDescriptors, _In_ UINT ProtocolReservedLength);
+NDISAPI VOID NdisAllocatePacketPoolEx(_Out_ PNDIS_STATUS Status, _Out_ PNDIS_HANDLE PoolHandle,
+                                      _In_ UINT NumberOfDescriptors,
+                                      _In_ UINT NumberOfOverflowDescriptors,
+                                      _In_ UINT ProtocolReservedLength);
+/* With packets still out the pool is retired and released when the last one returns. */
+NDISAPI VOID NdisFreePacketPool(_In_ NDIS_HANDLE PoolHandle);
+NDISAPI UINT NdisPacketPoolUsage(_In_ NDIS_HANDLE PoolHandle);
+NDISAPI UINT NdisPacketSize(_In_ UINT ProtocolReservedSize);
+NDISAPI NDIS_HANDLE NdisGetPoolFromPacket(_In_ PNDIS_PACKET Packet);
+NDISAPI VOID NdisSetPacketPoolProtocolId(_In_ NDIS_HANDLE PacketPoolHandle, _In_ UINT ProtocolId);
+
+/* SUCCESS with a fully zeroed packet (decision 14); RESOURCES and *Packet = NULL when the pool is
+ * exhausted; FAILURE and *Packet = NULL for a NULL or retired pool handle. */
+NDISAPI VOID NdisAllocatePacket(_Out_ PNDIS_STATUS Status, _Out_ PNDIS_PACKET *Packet,
+                                _In_ NDIS_HANDLE PoolHandle);
+NDISAPI VOID NdisDprAllocatePacket(_Out_ PNDIS_STATUS Status, _Out_ PNDIS_PACKET *Packet,
+                                   _In_ NDIS_HANDLE PoolHandle);
+NDISAPI VOID NdisDprAllocatePacketNonInterlocked(_Out_ PNDIS_STATUS Status,
+                                                 _Out_ PNDIS_PACKET *Packet,
+                                                 _In_ NDIS_HANDLE PoolHandle);
+/* Returns the packet to its pool; chained buffers are neither unchained nor freed. */
+NDISAPI VOID NdisFreePacket(_In_ PNDIS_PACKET Packet);
+NDISAPI VOID NdisDprFreePacket(_In_ PNDIS_PACKET Packet);
+NDISAPI VOID NdisDprFreePacketNonInterlocked(_In_ PNDIS_PACKET Packet);
+
+/* ---- chains and counts (the WDK macros, as functions with the same effects) ---- */
+NDISAPI VOID NdisChainBufferAtFront(_Inout_ PNDIS_PACKET Packet, _In_ PNDIS_BUFFER Buffer);
+NDISAPI VOID NdisChainBufferAtBack(_Inout_ PNDIS_PACKET Packet, _In_ PNDIS_BUFFER Buffer);
+/* Removes exactly one descriptor and sets its Next to NULL (decision 9). */
+NDISAPI VOID NdisUnchainBufferAtFront(_Inout_ PNDIS_PACKET Packet, _Out_ PNDIS_BUFFER *Buffer);
+NDISAPI VOID NdisUnchainBufferAtBack(_Inout_ PNDIS_PACKET Packet, _Out_ PNDIS_BUFFER *Buffer);
+NDISAPI VOID NdisQueryPacket(_In_ PNDIS_PACKET Packet, _Out_opt_ PUINT PhysicalBufferCount,
+                             _Out_opt_ PUINT BufferCount, _Out_opt_ PNDIS_BUFFER *FirstBuffer,
+                             _Out_opt_ PUINT TotalPacketLength);
+/* TotalPacketLength is required; the cache is trusted when ValidCounts is TRUE. */
+NDISAPI VOID NdisQueryPacketLength(_In_ PNDIS_PACKET Packet, _Out_ PUINT TotalPacketLength);
+NDISAPI VOID NdisRecalculatePacketCounts(_Inout_ PNDIS_PACKET Packet);
+/* Head = NULL and ValidCounts = FALSE, nothing else: Tail is left stale. */
+NDISAPI VOID NdisReinitializePacket(_Inout_ PNDIS_PACKET Packet);
+
+#define NDIS_PACKET_FIRST_NDIS_BUFFER(_Packet) ((_Packet)->Private.Head)
+#define NDIS_PACKET_LAST_NDIS_BUFFER(_Packet) ((_Packet)->Private.Tail)
+#define NDIS_PACKET_VALID_COUNTS(_Packet) ((_Packet)->Private.ValidCounts)
+
+/* Walks the chain every time; never reads or refreshes the packet's cached counts, and does not
+ * skip a zero-length first buffer. */
+#define NdisGetFirstBufferFromPacket(_Packet, _FirstBuffer, _FirstBufferVA, _FirstBufferLength,  \
+                                     _TotalBufferLength)                                        \
+    do {                                                                                        \
+        PNDIS_BUFFER ndgf_b_ = (_Packet)->Private.Head;                                         \
+        *(_FirstBuffer) = ndgf_b_;                                                              \
+        *(PVOID *)(_FirstBufferVA) = NULL;                                                      \
+        *(_FirstBufferLength) = *(_TotalBufferLength) = 0;                                      \
+        if (ndgf_b_ != NULL) {                                                                  \
+            *(PVOID *)(_FirstBufferVA) = MmGetSystemAddressForMdl(ndgf_b_);                     \
+            *(_FirstBufferLength) = *(_TotalBufferLength) = MmGetMdlByteCount(ndgf_b_);         \
+            for (ndgf_b_ = ndgf_b_->Next; ndgf_b_ != NULL; ndgf_b_ = ndgf_b_->Next)             \
+                *(_TotalBufferLength) += MmGetMdlByteCount(ndgf_b_);                            \
+        }                                                                                       \
+    } while (0)
+
+#define NdisGetFirstBufferFromPacketSafe(_Packet, _FirstBuffer, _FirstBufferVA,                  \
+                                         _FirstBufferLength, _TotalBufferLength, _Priority)     \
+    do {                                                                                        \
+        PNDIS_BUFFER ndgf_b_ = (_Packet)->Private.Head;                                         \
+        *(_FirstBuffer) = ndgf_b_;                                                              \
+        *(PVOID *)(_FirstBufferVA) = NULL;                                                      \
+        *(_FirstBufferLength) = *(_TotalBufferLength) = 0;                                      \
+        if (ndgf_b_ != NULL) {                                                                  \
+            *(PVOID *)(_FirstBufferVA) = MmGetSystemAddressForMdlSafe(ndgf_b_, (_Priority));    \
+            *(_FirstBufferLength) = *(_TotalBufferLength) = MmGetMdlByteCount(ndgf_b_);         \
+            for (ndgf_b_ = ndgf_b_->Next; ndgf_b_ != NULL; ndgf_b_ = ndgf_b_->Next)             \
+                *(_TotalBufferLength) += MmGetMdlByteCount(ndgf_b_);                            \
+        }                                                                                       \
+    } while (0)
+
+/* ---- copying data between packets (decision 20) ---- */
+/* Copies up to BytesToCopy bytes; *BytesCopied is always written and may be smaller when either
+ * chain ends. Nothing is allocated, no chain or cached count changes. */
+NDISAPI VOID NdisCopyFromPacketToPacket(_In_ PNDIS_PACKET Destination, _In_ UINT DestinationOffset,
+                                        _In_ UINT BytesToCopy, _In_ PNDIS_PACKET Source,
+                                        _In_ UINT SourceOffset, _Out_ PUINT BytesCopied);
+NDISAPI VOID NdisCopyFromPacketToPacketSafe(_In_ PNDIS_PACKET Destination,
+                                            _In_ UINT DestinationOffset, _In_ UINT BytesToCopy,
+                                            _In_ PNDIS_PACKET Source, _In_ UINT SourceOffset,
+                                            _Out_ PUINT BytesCopied, _In_ MM_PAGE_PRIORITY Priority);
+
+/* ---- out-of-band data and per-packet info (always found through NdisPacketOobOffset) ---- */
+#define NDIS_OOB_DATA_FROM_PACKET(_Packet) \
+    ((PNDIS_PACKET_OOB_DATA)((PUCHAR)(_Packet) + (_Packet)->Private.NdisPacketOobOffset))
+#define NDIS_GET_PACKET_STATUS(_Packet) (NDIS_OOB_DATA_FROM_PACKET(_Packet)->Status)
+#define NDIS_SET_PACKET_STATUS(_Packet, _Status) \
+    ((void)(NDIS_OOB_DATA_FROM_PACKET(_Packet)->Status = (_Status)))
+#define NDIS_GET_PACKET_HEADER_SIZE(_Packet) (NDIS_OOB_DATA_FROM_PACKET(_Packet)->HeaderSize)
+#define NDIS_SET_PACKET_HEADER_SIZE(_Packet, _HdrSize) \
+    ((void)(NDIS_OOB_DATA_FROM_PACKET(_Packet)->HeaderSize = (_HdrSize)))
+#define NDIS_GET_PACKET_TIME_TO_SEND(_Packet) (NDIS_OOB_DATA_FROM_PACKET(_Packet)->TimeToSend)
+#define NDIS_SET_PACKET_TIME_TO_SEND(_Packet, _TimeToSend) \
+    ((void)(NDIS_OOB_DATA_FROM_PACKET(_Packet)->TimeToSend = (_TimeToSend)))
+#define NDIS_GET_PACKET_TIME_SENT(_Packet) (NDIS_OOB_DATA_FROM_PACKET(_Packet)->TimeSent)
+#define NDIS_SET_PACKET_TIME_SENT(_Packet, _TimeSent) \
+    ((void)(NDIS_OOB_DATA_FROM_PACKET(_Packet)->TimeSent = (_TimeSent)))
+#define NDIS_GET_PACKET_TIME_RECEIVED(_Packet) (NDIS_OOB_DATA_FROM_PACKET(_Packet)->TimeReceived)
+#define NDIS_SET_PACKET_TIME_RECEIVED(_Packet, _TimeReceived) \
+    ((void)(NDIS_OOB_DATA_FROM_PACKET(_Packet)->TimeReceived = (_TimeReceived)))
+
+/* Silently does nothing unless the packet carries fPACKET_ALLOCATED_BY_NDIS. */
+#define NDIS_SET_PACKET_MEDIA_SPECIFIC_INFO(_Packet, _MediaSpecificInfo, _SizeMediaSpecificInfo) \
+    do {                                                                                       \
+        if ((_Packet)->Private.NdisPacketFlags & fPACKET_ALLOCATED_BY_NDIS) {                  \
+            (_Packet)->Private.NdisPacketFlags |= fPACKET_CONTAINS_MEDIA_SPECIFIC_INFO;        \
+            NDIS_OOB_DATA_FROM_PACKET(_Packet)->MediaSpecificInformation =                     \
+                (PVOID)(_MediaSpecificInfo);                                                   \
+            NDIS_OOB_DATA_FROM_PACKET(_Packet)->SizeMediaSpecificInfo =                        \
+                (UINT)(_SizeMediaSpecificInfo);                                                \
+        }                                                                                      \
+    } while (0)
+
+/* NULL and 0 unless both fPACKET_ALLOCATED_BY_NDIS and fPACKET_CONTAINS_MEDIA_SPECIFIC_INFO. */
+#define NDIS_GET_PACKET_MEDIA_SPECIFIC_INFO(_Packet, _pMediaSpecificInfo,                       \
+                                            _pSizeMediaSpecificInfo)                           \
+    do {                                                                                       \
+        UCHAR ndgm_f_ = (_Packet)->Private.NdisPacketFlags;                                    \
+        if (!(ndgm_f_ & fPACKET_ALLOCATED_BY_NDIS) ||                                          \
+            !(ndgm_f_ & fPACKET_CONTAINS_MEDIA_SPECIFIC_INFO)) {                               \
+            *(PVOID *)(_pMediaSpecificInfo) = NULL;                                            \
+            *(_pSizeMediaSpecificInfo) = 0;                                                    \
+        } else {                                                                               \
+            *(PVOID *)(_pMediaSpecificInfo) =                                                  \
+                NDIS_OOB_DATA_FROM_PACKET(_Packet)->MediaSpecificInformation;                  \
+            *(_pSizeMediaSpecificInfo) = NDIS_OOB_DATA_FROM_PACKET(_Packet)->SizeMediaSpecificInfo; \
+        }                                                                                      \
+    } while (0)
+
+#define NDIS_PACKET_EXTENSION_FROM_PACKET(_Packet)                                  \
+    ((PNDIS_PACKET_EXTENSION)((PUCHAR)(_Packet) + (_Packet)->Private.NdisPacketOobOffset + \
+                              sizeof(NDIS_PACKET_OOB_DATA)))
+#define NDIS_PER_PACKET_INFO_FROM_PACKET(_Packet, _InfoType) \
+    (NDIS_PACKET_EXTENSION_FROM_PACKET(_Packet)->NdisPacketInfo[(_InfoType)])
+#define NDIS_GET_ORIGINAL_PACKET(_Packet) \
+    ((PNDIS_PACKET)NDIS_PER_PACKET_INFO_FROM_PACKET(_Packet, OriginalPacketInfo))
+#define NDIS_SET_ORIGINAL_PACKET(_Packet, _OriginalPacket) \
+    ((void)(NDIS_PER_PACKET_INFO_FROM_PACKET(_Packet, OriginalPacketInfo) = (PVOID)(_OriginalPacket)))
+#define NDIS_GET_PACKET_CANCEL_ID(_Packet) NDIS_PER_PACKET_INFO_FROM_PACKET(_Packet, PacketCancelId)
+#define NDIS_SET_PACKET_CANCEL_ID(_Packet, _CancelId) \
+    ((void)(NDIS_PER_PACKET_INFO_FROM_PACKET(_Packet, PacketCancelId) = (PVOID)(_CancelId)))
+#define NdisGetPacketCancelId(_Packet) NDIS_GET_PACKET_CANCEL_ID(_Packet)
+#define NdisSetPacketCancelId(_Packet, _CancelId) NDIS_SET_PACKET_CANCEL_ID(_Packet, _CancelId)
+
+#define NdisGetPacketFlags(_Packet) ((_Packet)->Private.Flags)
+/* ORs the bits in; NdisClearPacketFlags removes them. */
+#define NdisSetPacketFlags(_Packet, _Flags) ((void)((_Packet)->Private.Flags |= (_Flags)))
+#define NdisClearPacketFlags(_Packet, _Flags) ((void)((_Packet)->Private.Flags &= ~(_Flags)))
+#define NDIS_GET_PACKET_PROTOCOL_TYPE(_Packet) ((_Packet)->Private.Flags & NDIS_PROTOCOL_ID_MASK)
+
+/* ---- intermediate drivers ---- */
+/* Both copy every per-packet info slot, and nothing else (decision 21). */
+NDISAPI VOID NdisIMCopySendPerPacketInfo(_Out_ PNDIS_PACKET DstPacket, _In_ PNDIS_PACKET SrcPacket);
+NDISAPI VOID NdisIMCopySendCompletePerPacketInfo(_Out_ PNDIS_PACKET DstPacket,
+                                                 _In_ PNDIS_PACKET SrcPacket);
+/* Each packet has two stack locations, zeroed on allocation. With no driver stack to traverse
+ * here, the current location is always the first and *StacksRemaining is TRUE. */
+NDISAPI PNDIS_PACKET_STACK NdisIMGetCurrentPacketStack(_In_ PNDIS_PACKET Packet,
+                                                       _Out_ BOOLEAN *StacksRemaining);
 
 /* ---- memory ---- */
 #define NDIS_MEMORY_CONTIGUOUS 0x00000001
