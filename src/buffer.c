@@ -68,14 +68,16 @@ static __attribute__((noinline)) void buffer_allocate_slow(PNDIS_STATUS Status,
 }
 
 /* The hot path of every NDIS data path: kept a leaf with one tail call so that the common case
- * is a straight run of loads and stores (performance.md). */
+ * is a straight run of loads and stores (performance.md). It takes only what a network frame
+ * needs, a non-NULL range of one or two pages; everything else is the slow path's. */
 NDISAPI VOID NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
                                 NDIS_HANDLE PoolHandle, PVOID VirtualAddress, UINT Length)
 {
-    struct pool *p = buffer_pool(PoolHandle);
+    struct pool *p = PoolHandle != NULL ? (struct pool *)PoolHandle : mdl_default_pool;
+    uintptr_t start = (uintptr_t)VirtualAddress;
     ULONG pages = mdl_span(VirtualAddress, Length);
-    if (POOL_LIKELY(Status != NULL && Buffer != NULL && p != NULL &&
-                    mdl_range_ok(VirtualAddress, Length, false) && pages <= MDL_INLINE_PFNS)) {
+    if (POOL_LIKELY(Status != NULL && Buffer != NULL && VirtualAddress != NULL && pages <= 2 &&
+                    start + Length >= start && p->magic == MDL_POOL_MAGIC)) {
         struct mdl_hdr *h = pool_try_get(p);
         if (POOL_LIKELY(h != NULL)) {
             h->state = MDL_STATE_SLAB;
@@ -86,7 +88,7 @@ NDISAPI VOID NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
             return;
         }
     }
-    buffer_allocate_slow(Status, Buffer, p, VirtualAddress, Length);
+    buffer_allocate_slow(Status, Buffer, buffer_pool(PoolHandle), VirtualAddress, Length);
 }
 
 NDISAPI VOID NdisFreeBuffer(PNDIS_BUFFER Buffer)

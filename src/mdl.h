@@ -8,6 +8,8 @@
 #ifndef LIBNDIS_MDL_H
 #define LIBNDIS_MDL_H
 
+#include <string.h>
+
 #include "wdm.h"
 
 #include "pool.h"
@@ -30,7 +32,7 @@ enum {
 struct mdl_hdr {
     struct pool *pool;
     uint32_t state;
-    uint32_t orig_len; /* ByteCount when made: NdisAdjustBufferLength must restore it */
+    uint32_t reserved; /* for the checked mode: left alone by the fast paths */
 } __attribute__((aligned(16)));
 
 _Static_assert(sizeof(struct mdl_hdr) == 16, "the MDL follows its header directly");
@@ -39,6 +41,8 @@ _Static_assert(sizeof(struct mdl_hdr) == 16, "the MDL follows its header directl
 
 /* Pool of the NULL handle and of IoAllocateMdl; never freed. */
 extern struct pool *mdl_default_pool;
+/* This thread's memo of the last pool a descriptor was freed into (pool.h). */
+extern __thread struct pool_memo mdl_put_memo __attribute__((tls_model("initial-exec")));
 
 static inline struct mdl_hdr *mdl_hdr_of(PMDL m) { return (struct mdl_hdr *)m - 1; }
 
@@ -56,7 +60,11 @@ static inline bool mdl_range_ok(PVOID va, ULONG len, bool va_optional)
     return (va != NULL || len == 0 || va_optional) && start + len >= start;
 }
 
-static inline ULONG mdl_span(PVOID va, ULONG len) { return ADDRESS_AND_SIZE_TO_SPAN_PAGES(va, len); }
+/* ADDRESS_AND_SIZE_TO_SPAN_PAGES, computed in 64 bits where no sum can overflow. */
+static inline ULONG mdl_span(PVOID va, ULONG len)
+{
+    return (ULONG)((BYTE_OFFSET(va) + (uint64_t)len + PAGE_SIZE - 1) >> PAGE_SHIFT);
+}
 
 static inline PMDL mdl_alloc(struct pool *p, ULONG pages)
 {
@@ -74,7 +82,7 @@ static inline void mdl_free(PMDL m)
     struct mdl_hdr *h = mdl_hdr_of(m);
     if (POOL_LIKELY(h->state == MDL_STATE_SLAB)) {
         h->state = MDL_STATE_FREE;
-        pool_put(h->pool, h);
+        pool_put(h->pool, h, &mdl_put_memo);
         return;
     }
     mdl_free_other(m);
@@ -106,16 +114,16 @@ static inline void mdl_fill_own_pfns(PMDL m, PVOID va, ULONG pages)
  * address, process and flags are the caller's to adjust afterwards when they differ. */
 static inline void mdl_describe(PMDL m, PVOID va, ULONG len, ULONG pages, CSHORT flags)
 {
+    /* Size and MdlFlags are adjacent 16-bit fields: one 32-bit store writes both. */
+    CSHORT size_flags[2] = {(CSHORT)(sizeof(MDL) + pages * sizeof(PFN_NUMBER)), flags};
     m->Next = NULL;
-    m->Size = (CSHORT)(sizeof(MDL) + pages * sizeof(PFN_NUMBER));
-    m->MdlFlags = flags;
+    memcpy(&m->Size, size_flags, sizeof(size_flags));
     m->Process = NULL;
     m->MappedSystemVa = va;
     m->StartVa = PAGE_ALIGN(va);
     m->ByteCount = len;
     m->ByteOffset = BYTE_OFFSET(va);
     mdl_fill_own_pfns(m, va, pages);
-    mdl_hdr_of(m)->orig_len = len;
 }
 
 /* What a partial MDL takes over from its source, as IoBuildPartialMdl documents. */

@@ -22,7 +22,7 @@ enum {
 struct packet_hdr {
     struct pool *pool;
     uint32_t state;
-    uint32_t reserved;
+    uint32_t stacks_used; /* stacks were handed out: zero them on the next allocation */
     NDIS_PACKET_STACK stacks[PACKET_STACKS];
 };
 _Static_assert(sizeof(struct packet_hdr) % 16 == 0, "the packet behind it stays 16-byte aligned");
@@ -34,6 +34,7 @@ struct packet_pool_data {
 };
 
 static _Atomic unsigned packet_live_pools;
+static __thread struct pool_memo packet_put_memo __attribute__((tls_model("initial-exec")));
 
 static inline struct packet_hdr *packet_hdr_of(PNDIS_PACKET p)
 {
@@ -70,6 +71,8 @@ static void packet_obj_init(struct pool *p, void *obj)
     struct packet_hdr *h = obj;
     h->pool = p;
     h->state = PACKET_STATE_FREE;
+    h->stacks_used = 0;
+    memset(h->stacks, 0, sizeof(h->stacks));
 }
 
 static const struct pool_ops packet_pool_ops = {
@@ -155,8 +158,13 @@ static void packet_allocate(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HAND
     }
     struct packet_pool_data *d = packet_pool_data(p);
     PNDIS_PACKET pkt = (PNDIS_PACKET)(h + 1);
-    /* Zeroed on every allocation, stacks, reserved areas, OOB and per-packet info alike. */
-    memset(h->stacks, 0, sizeof(h->stacks) + d->packet_size);
+    /* Zeroed on every allocation: reserved areas, OOB and per-packet info alike. The stack
+     * locations only when a driver has used them, since few drivers ever do. */
+    memset(pkt, 0, d->packet_size);
+    if (POOL_UNLIKELY(h->stacks_used)) {
+        memset(h->stacks, 0, sizeof(h->stacks));
+        h->stacks_used = 0;
+    }
     h->state = PACKET_STATE_LIVE;
     pkt->Private.Pool = p;
     pkt->Private.ValidCounts = TRUE;
@@ -198,7 +206,7 @@ NDISAPI VOID NdisFreePacket(PNDIS_PACKET Packet)
     if (h->state != PACKET_STATE_LIVE)
         return;
     h->state = PACKET_STATE_FREE;
-    pool_put(h->pool, h);
+    pool_put(h->pool, h, &packet_put_memo);
 }
 
 NDISAPI VOID NdisDprFreePacket(PNDIS_PACKET Packet) { NdisFreePacket(Packet); }
@@ -388,6 +396,8 @@ NDISAPI VOID NdisIMCopySendCompletePerPacketInfo(PNDIS_PACKET DstPacket, PNDIS_P
 NDISAPI PNDIS_PACKET_STACK NdisIMGetCurrentPacketStack(PNDIS_PACKET Packet,
                                                        BOOLEAN *StacksRemaining)
 {
+    struct packet_hdr *h = packet_hdr_of(Packet);
+    h->stacks_used = 1;
     *StacksRemaining = TRUE;
-    return &packet_hdr_of(Packet)->stacks[0];
+    return &h->stacks[0];
 }

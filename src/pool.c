@@ -15,7 +15,8 @@
 #endif
 
 __thread unsigned pool_tls_slot __attribute__((tls_model("initial-exec")));
-bool pool_asym_fence;
+/* Whether threads get caches at all: only where the stealer's half of the handshake works. */
+static bool pool_caches_enabled;
 
 enum {
     POOL_ALIGN = 64,
@@ -44,8 +45,6 @@ static bool membarrier_register(void)
 
 static void heavy_fence(void)
 {
-    if (!pool_asym_fence)
-        return; /* owners use seq_cst stores; our own seq_cst store of `steal` is enough */
     if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
         /* Registered at start-up (and again after fork), so this cannot fail; going on
          * without the barrier could hand one object to two threads. */
@@ -54,9 +53,18 @@ static void heavy_fence(void)
     }
 }
 
-/* A forked child starts with one thread and a fresh registration state: register again, or
- * fall back to owner-side fences (safe to switch now that no other thread exists). */
-static void pool_after_fork_child(void) { pool_asym_fence = membarrier_register(); }
+/* A forked child may start with a fresh registration state: register again. Caches it
+ * inherited cannot be stolen from without it, hence the abort in heavy_fence. */
+static void pool_after_fork_child(void)
+{
+    if (pool_caches_enabled)
+        pool_caches_enabled = membarrier_register();
+}
+#elif POOL_TSAN
+/* Owners store `active` sequentially consistently: the stealer's own seq_cst store suffices. */
+static bool membarrier_register(void) { return true; }
+static void heavy_fence(void) {}
+static void pool_after_fork_child(void) {}
 #else
 static bool membarrier_register(void) { return false; }
 static void heavy_fence(void) {}
@@ -106,9 +114,11 @@ static unsigned slot_assign(void)
 __attribute__((constructor)) static void pool_process_init(void)
 {
     pthread_key_create(&slot_key, slot_release);
-    const char *off = getenv("LIBNDIS_NO_MEMBARRIER");
+    /* LIBNDIS_NO_THREAD_CACHE=1 sends every thread through the depot: the exact, locked path
+     * that hosts without membarrier take, available for testing it anywhere. */
+    const char *off = getenv("LIBNDIS_NO_THREAD_CACHE");
     if (!(off && off[0] == '1'))
-        pool_asym_fence = membarrier_register();
+        pool_caches_enabled = membarrier_register();
     pthread_atfork(NULL, NULL, pool_after_fork_child);
 }
 
@@ -116,7 +126,7 @@ __attribute__((constructor)) static void pool_process_init(void)
 
 static struct pool_cache *cache_of_locked(struct pool *p, unsigned slot)
 {
-    if (slot == 0)
+    if (slot == 0 || !pool_caches_enabled)
         return NULL;
     struct pool_cache *c = atomic_load_explicit(&p->caches[slot], memory_order_relaxed);
     if (c != NULL)
@@ -292,6 +302,8 @@ struct pool *pool_create(const struct pool_ops *ops, uint32_t obj_size, uint32_t
         free(p);
         return NULL;
     }
+    static _Atomic uint64_t next_id = 1; /* 0 is the id no memo starts out matching */
+    p->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
     p->magic = ops->magic;
     p->ops = ops;
     p->obj_size = (uint32_t)round_up(obj_size, 16);

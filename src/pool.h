@@ -8,10 +8,11 @@
  *   loads and stores only; no lock, no atomic read-modify-write, no write into the objects.
  * - Anyone else who must see or empty a cache (a thread that found a limited pool exhausted, or
  *   the pool being retired) takes the pool lock, raises the cache's `steal` flag and waits for
- *   `active` to drop: an asymmetric Dekker handshake. The owner's half costs a compiler barrier
- *   where the process can issue membarrier(2), which supplies the missing hardware fence only
- *   when a stealer asks for it; elsewhere (and under ThreadSanitizer) the owner uses a
- *   sequentially consistent store instead.
+ *   `active` to drop: an asymmetric Dekker handshake. The owner's half costs a compiler barrier,
+ *   because membarrier(2) supplies the missing hardware fence only when a stealer asks for it.
+ *   Under ThreadSanitizer, which cannot see membarrier, the owner uses a sequentially consistent
+ *   store instead. Where membarrier is unavailable no cache is ever made: every thread works on
+ *   the depot under the lock, slower but exact.
  * - Objects move between caches and depot in batches, under the pool lock.
  * - A pool never creates more than `limit` objects, so a pool of N never hands out N+1, and an
  *   allocation fails only after every cache has been emptied into the depot. */
@@ -64,10 +65,12 @@ struct pool_ops {
 };
 
 struct pool {
-    /* Read by every fast path; written only at creation. */
+    /* Read by every fast path; written only at creation (caches: once per slot). First, so that
+     * the cache of a slot is one indexed load from the handle. */
+    _Atomic(struct pool_cache *) caches[POOL_MAX_SLOTS]; /* slot 0 is never given a cache */
+    uint64_t id;                    /* unique for the process's life: never reused */
     uint32_t magic;                 /* which layer owns the pool (buffer, packet, ...) */
     uint32_t obj_size;
-    _Atomic(struct pool_cache *) caches[POOL_MAX_SLOTS]; /* slot 0 is never given a cache */
 
     /* Everything below is protected by `lock`. */
     pthread_mutex_t lock __attribute__((aligned(64)));
@@ -92,8 +95,16 @@ static inline void *pool_layer_data(struct pool *pool)
 
 /* Which slot this thread's caches live in; 0 until the thread's first slow path. */
 extern __thread unsigned pool_tls_slot __attribute__((tls_model("initial-exec")));
-/* True when membarrier(2) lets cache owners get away with a compiler barrier. */
-extern bool pool_asym_fence;
+
+/* The last (pool, cache) a thread freed into, one memo per layer. A free learns its pool from the
+ * object it frees, which was often handed out an instant before: looking the cache up through
+ * it would put two more dependent loads on every allocate/free chain. With the memo the CPU
+ * predicts the cache and checks the pool's id beside it. Ids are never reused, so a memo of a
+ * released pool can never match a new pool at the same address. */
+struct pool_memo {
+    uint64_t id;
+    struct pool_cache *cache;
+};
 
 void *pool_get_slow(struct pool *pool);
 void pool_put_slow(struct pool *pool, void *obj);
@@ -121,12 +132,8 @@ static inline void pool_cache_enter(struct pool_cache *c)
 #if POOL_TSAN
     atomic_store_explicit(&c->active, 1, memory_order_seq_cst);
 #else
-    if (POOL_LIKELY(pool_asym_fence)) {
-        atomic_store_explicit(&c->active, 1, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);
-    } else {
-        atomic_store_explicit(&c->active, 1, memory_order_seq_cst);
-    }
+    atomic_store_explicit(&c->active, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
 #endif
 }
 
@@ -168,9 +175,21 @@ static inline void *pool_get(struct pool *pool)
     return POOL_LIKELY(obj != NULL) ? obj : pool_get_slow(pool);
 }
 
-static inline void pool_put(struct pool *pool, void *obj)
+static inline struct pool_cache *pool_cache_for_put(struct pool *pool, struct pool_memo *memo)
 {
+    if (POOL_LIKELY(pool->id == memo->id))
+        return memo->cache;
     struct pool_cache *c = pool_my_cache(pool);
+    if (c != NULL) {
+        memo->id = pool->id;
+        memo->cache = c;
+    }
+    return c;
+}
+
+static inline void pool_put(struct pool *pool, void *obj, struct pool_memo *memo)
+{
+    struct pool_cache *c = pool_cache_for_put(pool, memo);
     if (POOL_UNLIKELY(c == NULL)) {
         pool_put_slow(pool, obj);
         return;

@@ -1,0 +1,963 @@
+/* SPDX-License-Identifier: MIT */
+/* bench_pool.c - single-thread cost of the buffer fast paths, libndis against the reference
+ * back-ends of floor.h: W1 (allocate + free of one descriptor) and W3 (NdisCopyBuffer of a
+ * random sub-range of a k-descriptor frame, result chain freed). Runs itself in several pinned
+ * processes, then prints a table and one JSON line per row. How to run and read: README.md. */
+#define _GNU_SOURCE
+#include <ndis.h>
+#include <libndis.h>
+
+#include "floor.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BENCH_INLINE static inline __attribute__((always_inline))
+#define BENCH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- back-ends ---- */
+
+enum backend { BE_LIBNDIS, BE_FLOOR, BE_FLOOR_CACHE, BE_MALLOC, BE_COUNT };
+
+static const char *const be_name[BE_COUNT] = {
+    [BE_LIBNDIS] = "libndis",
+    [BE_FLOOR] = "floor",
+    [BE_FLOOR_CACHE] = "floor-cache",
+    [BE_MALLOC] = "malloc",
+};
+
+static void *be_pool[BE_COUNT];
+
+static __attribute__((noinline, noreturn, cold)) void bench_fail(enum backend be, const char *what)
+{
+    fprintf(stderr, "bench_pool: %s: %s\n", be_name[be], what);
+    exit(2);
+}
+
+/* `be` is a constant wherever the timed loops are instantiated, so the switch folds away and
+ * each loop calls its back-end directly: no indirect call per operation. */
+BENCH_INLINE void be_allocate(enum backend be, NDIS_STATUS *st, PNDIS_BUFFER *b, void *pool,
+                              PVOID va, UINT len)
+{
+    switch (be) {
+    case BE_LIBNDIS:
+        NdisAllocateBuffer(st, b, pool, va, len);
+        break;
+    case BE_FLOOR:
+        floor_list_allocate(st, b, pool, va, len);
+        break;
+    case BE_FLOOR_CACHE:
+        floor_cache_allocate(st, b, pool, va, len);
+        break;
+    default:
+        floor_heap_allocate(st, b, pool, va, len);
+        break;
+    }
+}
+
+BENCH_INLINE void be_copy(enum backend be, NDIS_STATUS *st, PNDIS_BUFFER *b, void *pool,
+                          PMDL src, UINT off, UINT len)
+{
+    switch (be) {
+    case BE_LIBNDIS:
+        NdisCopyBuffer(st, b, pool, src, off, len);
+        break;
+    case BE_FLOOR:
+        floor_list_copy(st, b, pool, src, off, len);
+        break;
+    case BE_FLOOR_CACHE:
+        floor_cache_copy(st, b, pool, src, off, len);
+        break;
+    default:
+        floor_heap_copy(st, b, pool, src, off, len);
+        break;
+    }
+}
+
+BENCH_INLINE void be_free(enum backend be, PNDIS_BUFFER b)
+{
+    switch (be) {
+    case BE_LIBNDIS:
+        NdisFreeBuffer(b);
+        break;
+    case BE_FLOOR:
+        floor_list_free(b);
+        break;
+    case BE_FLOOR_CACHE:
+        floor_cache_free(b);
+        break;
+    default:
+        floor_heap_free(b);
+        break;
+    }
+}
+
+BENCH_INLINE void be_free_chain(enum backend be, PMDL m)
+{
+    while (m != NULL) {
+        PMDL next = m->Next;
+        be_free(be, m);
+        m = next;
+    }
+}
+
+static int be_setup(enum backend be)
+{
+    NDIS_STATUS st;
+    switch (be) {
+    case BE_LIBNDIS:
+        /* A NULL handle here would be the default pool: still the product, still measured. */
+        NdisAllocateBufferPool(&st, &be_pool[be], 1024);
+        return st == NDIS_STATUS_SUCCESS;
+    case BE_FLOOR:
+        return (be_pool[be] = floor_list_create()) != NULL;
+    case BE_FLOOR_CACHE:
+        return (be_pool[be] = floor_depot_create()) != NULL;
+    default:
+        return 1;
+    }
+}
+
+static void be_teardown(enum backend be)
+{
+    switch (be) {
+    case BE_LIBNDIS:
+        NdisFreeBufferPool(be_pool[be]);
+        break;
+    case BE_FLOOR:
+        floor_list_destroy(be_pool[be]);
+        break;
+    case BE_FLOOR_CACHE:
+        floor_depot_destroy(be_pool[be]);
+        break;
+    default:
+        break;
+    }
+    be_pool[be] = NULL;
+}
+
+/* ---- workloads ---- */
+
+enum { W1, W3, WL_COUNT };
+static const char *const wl_name[WL_COUNT] = {"W1", "W3"};
+
+enum {
+    FRAME_LEN = 1514,
+    W3_PAIRS = 4096, /* power of two: the loop indexes with a mask */
+    W3_KS = 3,
+};
+static const int w3_k[W3_KS] = {1, 4, 16};
+static const char *const k_name[W3_KS] = {"1", "4", "16"};
+
+struct w3_pair {
+    UINT off;
+    UINT len;
+};
+
+static _Alignas(4096) unsigned char g_arena[8 * PAGE_SIZE];
+static PVOID g_w1_va;                    /* W1 buffer: pages 0-1 of the arena */
+static unsigned char *g_frame;           /* W3 frame: pages 4-5 */
+static struct w3_pair g_pairs[W3_PAIRS];
+static PMDL g_src[BE_COUNT][W3_KS];      /* each back-end's own source chains */
+
+BENCH_INLINE void w1_loop(enum backend be, size_t iters)
+{
+    void *pool = be_pool[be];
+    PVOID va = g_w1_va;
+    for (size_t i = 0; i < iters; i++) {
+        NDIS_STATUS st;
+        PNDIS_BUFFER b;
+        be_allocate(be, &st, &b, pool, va, FRAME_LEN);
+        if (BENCH_UNLIKELY(st != NDIS_STATUS_SUCCESS))
+            bench_fail(be, "W1 allocate failed");
+        be_free(be, b);
+    }
+}
+
+/* `start` carries on through the pair table from where the previous slice stopped. */
+BENCH_INLINE void w3_loop(enum backend be, size_t iters, PMDL src, size_t start)
+{
+    void *pool = be_pool[be];
+    const struct w3_pair *pairs = g_pairs;
+    for (size_t i = start; i < start + iters; i++) {
+        const struct w3_pair *p = &pairs[i & (W3_PAIRS - 1)];
+        NDIS_STATUS st;
+        PNDIS_BUFFER b;
+        be_copy(be, &st, &b, pool, src, p->off, p->len);
+        if (BENCH_UNLIKELY(st != NDIS_STATUS_SUCCESS))
+            bench_fail(be, "W3 copy failed");
+        be_free_chain(be, b);
+    }
+}
+
+/* One instantiation per back-end, named so that callgrind's --toggle-collect can pick it. */
+#define BENCH_INSTANTIATE(tag, be)                                                 \
+    static __attribute__((noinline)) void w1_##tag(size_t iters)                   \
+    {                                                                              \
+        w1_loop(be, iters);                                                        \
+    }                                                                              \
+    static __attribute__((noinline)) void w3_##tag(size_t iters, PMDL src,         \
+                                                   size_t start)                   \
+    {                                                                              \
+        w3_loop(be, iters, src, start);                                            \
+    }
+
+BENCH_INSTANTIATE(libndis, BE_LIBNDIS)
+BENCH_INSTANTIATE(floor, BE_FLOOR)
+BENCH_INSTANTIATE(floor_cache, BE_FLOOR_CACHE)
+BENCH_INSTANTIATE(malloc, BE_MALLOC)
+
+/* Called once per repetition, never per operation. */
+static void (*const w1_fn[BE_COUNT])(size_t) = {
+    [BE_LIBNDIS] = w1_libndis,
+    [BE_FLOOR] = w1_floor,
+    [BE_FLOOR_CACHE] = w1_floor_cache,
+    [BE_MALLOC] = w1_malloc,
+};
+static void (*const w3_fn[BE_COUNT])(size_t, PMDL, size_t) = {
+    [BE_LIBNDIS] = w3_libndis,
+    [BE_FLOOR] = w3_floor,
+    [BE_FLOOR_CACHE] = w3_floor_cache,
+    [BE_MALLOC] = w3_malloc,
+};
+
+/* ---- seeded inputs ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static ULONG g_w1_offset, g_frame_offset;
+
+static void make_inputs(uint64_t seed)
+{
+    rng_state = seed;
+    g_w1_offset = (ULONG)(rng_next() % PAGE_SIZE);
+    g_frame_offset = (ULONG)(rng_next() % PAGE_SIZE);
+    g_w1_va = g_arena + g_w1_offset;
+    g_frame = g_arena + 4 * PAGE_SIZE + g_frame_offset;
+    for (int i = 0; i < W3_PAIRS; i++) {
+        UINT off = (UINT)(rng_next() % FRAME_LEN);
+        g_pairs[i].off = off;
+        g_pairs[i].len = 1 + (UINT)(rng_next() % (FRAME_LEN - off));
+    }
+}
+
+/* Part j of a frame split evenly over k: the first FRAME_LEN % k parts get one byte more. */
+static void part_range(int k, int j, ULONG *start, ULONG *len)
+{
+    ULONG base = FRAME_LEN / k, extra = FRAME_LEN % k;
+    *start = (ULONG)j * base + ((ULONG)j < extra ? (ULONG)j : extra);
+    *len = base + ((ULONG)j < extra);
+}
+
+static int build_sources(enum backend be)
+{
+    for (int ki = 0; ki < W3_KS; ki++) {
+        PMDL *tail = &g_src[be][ki];
+        for (int j = 0; j < w3_k[ki]; j++) {
+            ULONG start, len;
+            NDIS_STATUS st;
+            part_range(w3_k[ki], j, &start, &len);
+            be_allocate(be, &st, tail, be_pool[be], g_frame + start, len);
+            if (st != NDIS_STATUS_SUCCESS)
+                return 0;
+            tail = &(*tail)->Next;
+        }
+    }
+    return 1;
+}
+
+/* ---- self-verification: the timed paths must produce what the contract says ---- */
+
+static const char *check_mdl(const MDL *m, const unsigned char *va, ULONG len, CSHORT flags)
+{
+    ULONG pages = ADDRESS_AND_SIZE_TO_SPAN_PAGES(va, len);
+    if (m->Size != (CSHORT)(sizeof(MDL) + pages * sizeof(PFN_NUMBER)))
+        return "Size != MmSizeOfMdl(va, len)";
+    if (m->MdlFlags != flags)
+        return "unexpected MdlFlags";
+    if (m->Process != NULL)
+        return "Process not NULL";
+    if (m->MappedSystemVa != va)
+        return "MappedSystemVa is not the data address";
+    if (m->StartVa != PAGE_ALIGN(va) || m->ByteOffset != BYTE_OFFSET(va))
+        return "StartVa/ByteOffset do not describe the data address";
+    if (m->ByteCount != len)
+        return "ByteCount is not the length";
+    const PFN_NUMBER *pfn = MmGetMdlPfnArray(m);
+    for (ULONG i = 0; i < pages; i++)
+        if (pfn[i] != ((ULONG_PTR)va >> PAGE_SHIFT) + i)
+            return "PFN array does not hold the pseudo-PFNs";
+    return NULL;
+}
+
+static const char *verify_w1(enum backend be)
+{
+    NDIS_STATUS st;
+    PNDIS_BUFFER b = NULL;
+    be_allocate(be, &st, &b, be_pool[be], g_w1_va, FRAME_LEN);
+    if (st != NDIS_STATUS_SUCCESS || b == NULL)
+        return "W1: allocate failed";
+    const char *err = b->Next != NULL ? "W1: Next not NULL"
+                                      : check_mdl(b, g_w1_va, FRAME_LEN, MDL_SOURCE_IS_NONPAGED_POOL);
+    be_free(be, b);
+    return err;
+}
+
+/* The result chain must map exactly [off, off+len) of the frame, one partial per part touched. */
+static const char *check_copy(PMDL b, int k, ULONG off, ULONG len)
+{
+    for (int j = 0; j < k; j++) {
+        ULONG start, plen;
+        part_range(k, j, &start, &plen);
+        ULONG lo = start > off ? start : off;
+        ULONG hi = start + plen < off + len ? start + plen : off + len;
+        if (lo >= hi)
+            continue;
+        if (b == NULL)
+            return "W3: chain shorter than the parts the range touches";
+        const char *err = check_mdl(b, g_frame + lo, hi - lo, MDL_PARTIAL | MDL_SOURCE_IS_NONPAGED_POOL);
+        if (err != NULL)
+            return err;
+        b = b->Next;
+    }
+    return b == NULL ? NULL : "W3: chain longer than the parts the range touches";
+}
+
+static const char *verify_w3(enum backend be, int ki)
+{
+    void *pool = be_pool[be];
+    PMDL src = g_src[be][ki];
+    NDIS_STATUS st;
+    PNDIS_BUFFER b;
+    for (int i = 0; i <= W3_PAIRS; i++) {
+        /* All the timed pairs, then the whole chain. */
+        UINT off = i < W3_PAIRS ? g_pairs[i].off : 0;
+        UINT len = i < W3_PAIRS ? g_pairs[i].len : FRAME_LEN;
+        be_copy(be, &st, &b, pool, src, off, len);
+        if (st != NDIS_STATUS_SUCCESS || b == NULL)
+            return "W3: copy of an in-range sub-range failed";
+        const char *err = check_copy(b, w3_k[ki], off, len);
+        be_free_chain(be, b);
+        if (err != NULL)
+            return err;
+    }
+    b = (PNDIS_BUFFER)1;
+    be_copy(be, &st, &b, pool, src, FRAME_LEN, 1);
+    if (st != NDIS_STATUS_FAILURE || b != NULL)
+        return "W3: copy past the end of the chain did not fail with *Buffer NULL";
+    for (PMDL m = src; m != NULL; m = m->Next)
+        if (m->MdlFlags != MDL_SOURCE_IS_NONPAGED_POOL)
+            return "W3: the source chain was modified";
+    return NULL;
+}
+
+/* ---- options ---- */
+
+struct opts {
+    int quick, child, no_fork;
+    int procs, reps, slices;
+    size_t iters[WL_COUNT], warmup[WL_COUNT];
+    int cpu;
+    uint64_t seed;
+    unsigned be_mask, wl_mask, k_mask;
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: bench_pool [--quick] [--procs N] [--reps N] [--slices N] [--iters N] [--warmup N]\n"
+          "                  [--backends libndis,floor,floor-cache,malloc] [--workloads W1,W3]\n"
+          "                  [--ks 1,4,16]\n"
+          "                  [--cpu N] [--seed N] [--no-fork]\n"
+          "  --quick      few iterations (CI smoke test, a few seconds)\n"
+          "  --procs N    processes, each a fresh exec of this program (default 5)\n"
+          "  --reps N     timed repetitions per row in each process (default 9)\n"
+          "  --iters N    operations per repetition, every row (default W1 2^20, W3 2^17)\n"
+          "  --slices N   slices per repetition, rows interleaved slice by slice (default 256)\n"
+          "  --warmup N   untimed operations per row before the repetitions (default iters/2)\n"
+          "  --cpu N      CPU to pin to (default: the last one this process may use)\n"
+          "  --no-fork    run everything in this process (for valgrind/callgrind)\n",
+          f);
+}
+
+static unsigned parse_names(const char *arg, const char *const *names, int count)
+{
+    unsigned mask = 0;
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", arg);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        int found = 0;
+        for (int i = 0; i < count; i++)
+            if (strcasecmp(tok, names[i]) == 0) {
+                mask |= 1u << i;
+                found = 1;
+            }
+        if (!found) {
+            fprintf(stderr, "bench_pool: unknown name '%s'\n", tok);
+            exit(64);
+        }
+    }
+    return mask;
+}
+
+static void parse_opts(int argc, char **argv, struct opts *o)
+{
+    size_t iters = 0, warmup = (size_t)-1;
+    *o = (struct opts){.procs = 5, .reps = 9, .slices = -1, .cpu = -1, .seed = 0x6C69626E646973ull,
+                       .be_mask = (1u << BE_COUNT) - 1, .wl_mask = (1u << WL_COUNT) - 1,
+                       .k_mask = (1u << W3_KS) - 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1;
+        if (strcmp(a, "--quick") == 0)
+            o->quick = 1, takes = 0;
+        else if (strcmp(a, "--child") == 0)
+            o->child = 1, takes = 0;
+        else if (strcmp(a, "--no-fork") == 0)
+            o->no_fork = 1, takes = 0;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            usage(stdout), exit(0);
+        else if (v == NULL)
+            usage(stderr), exit(64);
+        else if (strcmp(a, "--procs") == 0)
+            o->procs = atoi(v);
+        else if (strcmp(a, "--reps") == 0)
+            o->reps = atoi(v);
+        else if (strcmp(a, "--slices") == 0)
+            o->slices = atoi(v);
+        else if (strcmp(a, "--iters") == 0)
+            iters = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--warmup") == 0)
+            warmup = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--cpu") == 0)
+            o->cpu = atoi(v);
+        else if (strcmp(a, "--seed") == 0)
+            o->seed = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--backends") == 0)
+            o->be_mask = parse_names(v, be_name, BE_COUNT);
+        else if (strcmp(a, "--workloads") == 0)
+            o->wl_mask = parse_names(v, wl_name, WL_COUNT);
+        else if (strcmp(a, "--ks") == 0)
+            o->k_mask = parse_names(v, k_name, W3_KS);
+        else
+            usage(stderr), exit(64);
+        i += takes;
+    }
+    if (o->slices < 0)
+        o->slices = o->quick ? 16 : 256;
+    if (o->procs < 1 || o->reps < 1 || o->slices < 1 || o->be_mask == 0 || o->wl_mask == 0 ||
+        o->k_mask == 0)
+        usage(stderr), exit(64);
+    o->iters[W1] = iters ? iters : o->quick ? (size_t)1 << 14 : (size_t)1 << 20;
+    o->iters[W3] = iters ? iters : o->quick ? (size_t)1 << 12 : (size_t)1 << 17;
+    for (int w = 0; w < WL_COUNT; w++)
+        o->warmup[w] = warmup != (size_t)-1 ? warmup : o->iters[w] / 2;
+}
+
+/* ---- rows ---- */
+
+struct row {
+    enum backend be;
+    int wl;
+    int ki; /* W3: index into w3_k */
+};
+
+static struct row g_rows[BE_COUNT * (1 + W3_KS)];
+static int g_nrows;
+
+static int row_k(const struct row *r)
+{
+    return r->wl == W3 ? w3_k[r->ki] : 1;
+}
+
+static void make_rows(const struct opts *o)
+{
+    for (int w = 0; w < WL_COUNT; w++) {
+        if (!(o->wl_mask & (1u << w)))
+            continue;
+        for (int ki = 0; ki < (w == W3 ? W3_KS : 1); ki++) {
+            if (w == W3 && !(o->k_mask & (1u << ki)))
+                continue;
+            for (int be = 0; be < BE_COUNT; be++)
+                if (o->be_mask & (1u << be))
+                    g_rows[g_nrows++] = (struct row){(enum backend)be, w, ki};
+        }
+    }
+}
+
+static size_t g_cursor[BE_COUNT * (1 + W3_KS)];
+
+static void run_row(int i, size_t iters)
+{
+    const struct row *r = &g_rows[i];
+    if (r->wl == W1)
+        w1_fn[r->be](iters);
+    else
+        w3_fn[r->be](iters, g_src[r->be][r->ki], g_cursor[i]);
+    g_cursor[i] += iters;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts v in place. */
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* ---- one measuring process ---- */
+
+static int pick_cpu(int wanted)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return -1;
+    if (wanted < 0)
+        for (int c = CPU_SETSIZE - 1; c >= 0 && wanted < 0; c--)
+            if (CPU_ISSET(c, &set))
+                wanted = c;
+    if (wanted < 0 || wanted >= CPU_SETSIZE)
+        return -1;
+    CPU_ZERO(&set);
+    CPU_SET(wanted, &set);
+    return sched_setaffinity(0, sizeof(set), &set) == 0 ? wanted : -1;
+}
+
+static size_t slice_ops(const struct opts *o, int wl)
+{
+    size_t n = o->iters[wl] / (size_t)o->slices;
+    return n ? n : 1;
+}
+
+static int child_fail(enum backend be, const char *what)
+{
+    fprintf(stderr, "bench_pool: verification failed for %s: %s\n", be_name[be], what);
+    return 2;
+}
+
+static int child_setup(const struct opts *o)
+{
+    for (int be = 0; be < BE_COUNT; be++) {
+        if (!(o->be_mask & (1u << be)))
+            continue;
+        if (!be_setup(be) || !build_sources(be))
+            return child_fail(be, "pool setup or source chain allocation failed");
+    }
+    return 0;
+}
+
+static int child_verify(void)
+{
+    for (int i = 0; i < g_nrows; i++) {
+        const struct row *r = &g_rows[i];
+        const char *err = r->wl == W1 ? verify_w1(r->be) : verify_w3(r->be, r->ki);
+        if (err != NULL)
+            return child_fail(r->be, err);
+    }
+    return 0;
+}
+
+/* A repetition is cut into short slices, every row taking a turn in each in rotating order, so
+ * a slow spell of the host (a busy neighbour of this virtual CPU, a frequency change) lands on
+ * all rows alike; the repetition's figure per row is the median of its slices, so a slice that
+ * was preempted or interrupted does not decide it. */
+static int child_measure(const struct opts *o, FILE *out)
+{
+    double *slice_ns = calloc((size_t)g_nrows * (size_t)o->slices, sizeof(double));
+    if (slice_ns == NULL)
+        return 3;
+    for (int rep = 0; rep < o->reps; rep++) {
+        for (int sl = 0; sl < o->slices; sl++)
+            for (int j = 0; j < g_nrows; j++) {
+                int i = (j + sl + rep) % g_nrows;
+                size_t n = slice_ops(o, g_rows[i].wl);
+                double t0 = now_ns();
+                run_row(i, n);
+                slice_ns[i * o->slices + sl] = (now_ns() - t0) / (double)n;
+            }
+        for (int i = 0; i < g_nrows; i++)
+            fprintf(out, "R %d %.4f\n", i, median_of(&slice_ns[i * o->slices], o->slices));
+    }
+    free(slice_ns);
+    return 0;
+}
+
+static int child_teardown(const struct opts *o)
+{
+    for (int be = 0; be < BE_COUNT; be++) {
+        if (!(o->be_mask & (1u << be)))
+            continue;
+        for (int ki = 0; ki < W3_KS; ki++)
+            be_free_chain(be, g_src[be][ki]);
+        if (be == BE_LIBNDIS) {
+            /* Every descriptor the timed loops took must be back: nothing leaked. */
+            LIBNDIS_POOL_INFO info;
+            if (LibNdisQueryBufferPool(be_pool[be], &info) != NDIS_STATUS_SUCCESS ||
+                info.InUse != 0)
+                return child_fail(be, "pool InUse is not 0 after the run");
+        }
+        be_teardown(be);
+    }
+    return 0;
+}
+
+/* One measuring process: check every row it is about to time, warm it, time it. */
+static int child_run(const struct opts *o, FILE *out)
+{
+    int rc;
+    fprintf(out, "P %d\n", pick_cpu(o->cpu));
+    make_inputs(o->seed);
+    if ((rc = child_setup(o)) != 0 || (rc = child_verify()) != 0)
+        return rc;
+    for (int i = 0; i < g_nrows; i++)
+        run_row(i, o->warmup[g_rows[i].wl]);
+    if ((rc = child_measure(o, out)) != 0 || (rc = child_teardown(o)) != 0)
+        return rc;
+    fflush(out);
+    return ferror(out) ? 3 : 0;
+}
+
+/* ---- the parent: processes, statistics, report ---- */
+
+struct stats {
+    double *v; /* ns per operation, one per repetition, in (process, repetition) order */
+    double *r; /* the same repetitions divided by the floor row's */
+    int n;
+    double median, min, max, ratio, ratio_min, ratio_max;
+};
+
+static struct stats g_stats[BE_COUNT * (1 + W3_KS)];
+static int g_pinned = -2;
+
+static int read_results(FILE *in, int cap)
+{
+    char line[128];
+    while (fgets(line, sizeof(line), in) != NULL) {
+        int idx, cpu;
+        double ns;
+        if (sscanf(line, "R %d %lf", &idx, &ns) == 2 && idx >= 0 && idx < g_nrows &&
+            g_stats[idx].n < cap)
+            g_stats[idx].v[g_stats[idx].n++] = ns;
+        else if (sscanf(line, "P %d", &cpu) == 1)
+            g_pinned = g_pinned == -2 || g_pinned == cpu ? cpu : -1;
+    }
+    return 0;
+}
+
+static int run_process(const struct opts *o, int argc, char **argv, int cap)
+{
+    if (o->no_fork) {
+        FILE *tmp = tmpfile();
+        if (tmp == NULL)
+            return -1;
+        int rc = child_run(o, tmp);
+        rewind(tmp);
+        read_results(tmp, cap);
+        fclose(tmp);
+        return rc;
+    }
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        /* A fresh exec, not just a fork: new address space layout, cold caches, own heap. */
+        char **args = calloc((size_t)argc + 2, sizeof(*args));
+        args[0] = argv[0];
+        args[1] = "--child";
+        for (int i = 1; i < argc; i++)
+            args[i + 1] = argv[i];
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execv("/proc/self/exe", args);
+        execvp(argv[0], args);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *in = fdopen(fds[0], "r");
+    read_results(in, cap);
+    fclose(in);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int floor_row_of(int i)
+{
+    for (int j = 0; j < g_nrows; j++)
+        if (g_rows[j].be == BE_FLOOR && g_rows[j].wl == g_rows[i].wl &&
+            g_rows[j].ki == g_rows[i].ki)
+            return j;
+    return -1;
+}
+
+/* Sample j of every row comes from the same repetition of the same process, so each ratio is
+ * taken between figures measured side by side, slice by slice; the reported ratio is the
+ * median of those paired ratios. */
+static void compute_stats(void)
+{
+    for (int i = 0; i < g_nrows; i++) {
+        struct stats *s = &g_stats[i];
+        int f = floor_row_of(i);
+        s->ratio = s->ratio_min = s->ratio_max = 0;
+        if (f < 0)
+            continue;
+        for (int j = 0; j < s->n; j++)
+            s->r[j] = s->v[j] / g_stats[f].v[j];
+    }
+    for (int i = 0; i < g_nrows; i++) {
+        struct stats *s = &g_stats[i];
+        s->median = median_of(s->v, s->n);
+        s->min = s->v[0];
+        s->max = s->v[s->n - 1];
+        if (floor_row_of(i) < 0)
+            continue;
+        s->ratio = median_of(s->r, s->n);
+        s->ratio_min = s->r[0];
+        s->ratio_max = s->r[s->n - 1];
+    }
+}
+
+struct host {
+    char cpu[128];
+    char commit[64];
+    char compiler[128];
+    long online;
+};
+
+static void trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+}
+
+static void read_cpu_model(char *dst, size_t cap)
+{
+    snprintf(dst, cap, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f == NULL)
+        return;
+    char line[256];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon != NULL) {
+            snprintf(dst, cap, "%s", colon + 1 + (colon[1] == ' '));
+            trim(dst);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* LIBNDIS_COMMIT wins; else the git checkout this file was compiled from, if there is one. */
+static void read_commit(char *dst, size_t cap)
+{
+    snprintf(dst, cap, "unknown");
+    const char *env = getenv("LIBNDIS_COMMIT");
+    if (env != NULL && *env != '\0') {
+        snprintf(dst, cap, "%s", env);
+        return;
+    }
+    char dir[512], cmd[700];
+    snprintf(dir, sizeof(dir), "%s", __FILE__);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || strchr(dir, '\'') != NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        *slash = '\0';
+    snprintf(cmd, sizeof(cmd), "git -C '%s' rev-parse HEAD 2>/dev/null", dir);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return;
+    char line[128];
+    if (fgets(line, sizeof(line), p) != NULL && strlen(line) >= 40) {
+        trim(line);
+        snprintf(dst, cap, "%s", line);
+    }
+    pclose(p);
+}
+
+static void get_host(struct host *h)
+{
+    read_cpu_model(h->cpu, sizeof(h->cpu));
+    read_commit(h->commit, sizeof(h->commit));
+#if defined(__clang__)
+    snprintf(h->compiler, sizeof(h->compiler), "%s", __VERSION__);
+#elif defined(__GNUC__)
+    snprintf(h->compiler, sizeof(h->compiler), "gcc %s", __VERSION__);
+#else
+    snprintf(h->compiler, sizeof(h->compiler), "unknown");
+#endif
+    h->online = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+/* Host slow spells hit all rows of a repetition alike; a paired ratio that still moves by more
+ * than 30% means one back-end changed speed by itself. */
+static int ratio_unstable(const struct stats *s)
+{
+    return s->ratio > 0 && s->ratio_max > 1.3 * s->ratio_min;
+}
+
+static void print_table(const struct opts *o, const struct host *h)
+{
+    printf("bench_pool: libndis %s, commit %s, %s\n", libndis_version(), h->commit, h->compiler);
+    printf("host: %s, %ld CPUs online, rows pinned to CPU %d\n", h->cpu, h->online, g_pinned);
+    printf("mode: %s, %d processes x %d repetitions x %d slices; ops per repetition W1 %zu, "
+           "W3 %zu; seed 0x%" PRIx64 "\n",
+           o->quick ? "quick" : "full", o->procs, o->reps, o->slices,
+           slice_ops(o, W1) * (size_t)o->slices, slice_ops(o, W3) * (size_t)o->slices, o->seed);
+    printf("inputs: W1 buffer %d bytes at in-page offset %lu; W3 frame %d bytes at in-page "
+           "offset %lu, %d random (offset, length) pairs\n",
+           FRAME_LEN, (unsigned long)g_w1_offset, FRAME_LEN, (unsigned long)g_frame_offset,
+           W3_PAIRS);
+    printf("dpdk: not part of this benchmark yet\n");
+    if (o->procs < 3 || o->reps < 7)
+        printf("note: below the spec's minimum of 3 processes x 7 repetitions\n");
+    printf("\n%-4s %3s  %-12s %9s %9s %9s %8s  %s\n", "load", "k", "backend", "median", "min",
+           "max", "x floor", "x floor range");
+    printf("%-4s %3s  %-12s %9s %9s %9s %8s  %s\n", "", "", "", "ns/op", "ns/op", "ns/op",
+           "(median)", "(min - max)");
+    for (int i = 0; i < g_nrows; i++) {
+        const struct row *r = &g_rows[i];
+        const struct stats *s = &g_stats[i];
+        if (i > 0 && (r->wl != g_rows[i - 1].wl || r->ki != g_rows[i - 1].ki))
+            putchar('\n');
+        printf("%-4s %3d  %-12s %9.2f %9.2f %9.2f ", wl_name[r->wl], row_k(r), be_name[r->be],
+               s->median, s->min, s->max);
+        if (s->ratio > 0)
+            printf("%8.2f  %.2f - %.2f\n", s->ratio, s->ratio_min, s->ratio_max);
+        else
+            printf("%8s\n", "n/a");
+    }
+    printf("\nx floor: median over repetitions of (this row / the floor row of the same "
+           "repetition)\n");
+    for (int i = 0; i < g_nrows; i++)
+        if (g_rows[i].be == BE_LIBNDIS && g_rows[i].wl == W1 && g_stats[i].ratio > 0)
+            printf("target: libndis W1 allocate/free pair within 1.5x floor: %.2fx "
+                   "(repetitions %.2f - %.2fx) -> %s%s\n",
+                   g_stats[i].ratio, g_stats[i].ratio_min, g_stats[i].ratio_max,
+                   g_stats[i].ratio <= 1.5 ? "MET" : "NOT MET",
+                   ratio_unstable(&g_stats[i]) ? ", UNSTABLE (see below)" : "");
+    for (int i = 0; i < g_nrows; i++)
+        if (ratio_unstable(&g_stats[i])) {
+            printf("unstable: %s %s k=%d moved %.2f - %.2fx against the floor between "
+                   "repetitions: one of\n  the two changed speed on its own (a latency-bound "
+                   "loop such as the free-list floor's\n  W1 can switch speed with code layout "
+                   "and CPU state); compare instruction counts\n  (callgrind, README.md)\n",
+                   be_name[g_rows[i].be], wl_name[g_rows[i].wl], row_k(&g_rows[i]),
+                   g_stats[i].ratio_min, g_stats[i].ratio_max);
+            break;
+        }
+    putchar('\n');
+}
+
+static void print_json(const struct opts *o, const struct host *h)
+{
+    for (int i = 0; i < g_nrows; i++) {
+        const struct row *r = &g_rows[i];
+        const struct stats *s = &g_stats[i];
+        printf("{\"bench\":\"bench_pool\",\"backend\":\"%s\",\"workload\":\"%s\",\"k\":%d,"
+               "\"threads\":1,\"unit\":\"ns_per_op\",\"median\":%.3f,\"min\":%.3f,\"max\":%.3f,",
+               be_name[r->be], wl_name[r->wl], row_k(r), s->median, s->min, s->max);
+        if (s->ratio > 0)
+            printf("\"ratio_floor\":%.3f,\"ratio_floor_min\":%.3f,\"ratio_floor_max\":%.3f,",
+                   s->ratio, s->ratio_min, s->ratio_max);
+        else
+            printf("\"ratio_floor\":null,");
+        printf("\"samples\":%d,\"procs\":%d,\"reps\":%d,\"ops_per_rep\":%zu,\"mode\":\"%s\","
+               "\"verified\":true,\"host\":{\"cpu\":",
+               s->n, o->procs, o->reps, o->iters[r->wl], o->quick ? "quick" : "full");
+        json_string(h->cpu);
+        printf(",\"online_cpus\":%ld,\"pinned_cpu\":%d,\"compiler\":", h->online, g_pinned);
+        json_string(h->compiler);
+        printf(",\"commit\":");
+        json_string(h->commit);
+        printf(",\"libndis\":");
+        json_string(libndis_version());
+        printf(",\"dpdk\":false}}\n");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    parse_opts(argc, argv, &o);
+    make_rows(&o);
+    if (o.child)
+        return child_run(&o, stdout);
+
+    int cap = o.procs * o.reps;
+    for (int i = 0; i < g_nrows; i++)
+        if ((g_stats[i].v = calloc((size_t)cap, sizeof(double))) == NULL ||
+            (g_stats[i].r = calloc((size_t)cap, sizeof(double))) == NULL)
+            return 1;
+    for (int p = 0; p < o.procs; p++) {
+        int rc = run_process(&o, argc, argv, cap);
+        if (rc != 0) {
+            fprintf(stderr, "bench_pool: measuring process %d failed (status %d)\n", p + 1, rc);
+            return 1;
+        }
+    }
+    for (int i = 0; i < g_nrows; i++)
+        if (g_stats[i].n != cap) {
+            fprintf(stderr, "bench_pool: row %d got %d of %d samples\n", i, g_stats[i].n, cap);
+            return 1;
+        }
+    make_inputs(o.seed); /* for the offsets the header reports */
+    compute_stats();
+    struct host h;
+    get_host(&h);
+    print_table(&o, &h);
+    print_json(&o, &h);
+    return 0;
+}
