@@ -155,11 +155,16 @@ static bool caches_hold_objects(struct pool *p)
  * that enters one will see `steal` and come to the lock instead. */
 static void caches_stop_locked(struct pool *p)
 {
+    unsigned caches = 0;
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        if (c != NULL)
+        if (c != NULL) {
             atomic_store_explicit(&c->steal, 1, memory_order_seq_cst);
+            caches++;
+        }
     }
+    if (caches == 0)
+        return; /* nobody to stop: also the case wherever caches are disabled */
     heavy_fence();
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
