@@ -415,7 +415,7 @@ static PNDIS_BUFFER Piece(NDIS_HANDLE Pool, PNDIS_BUFFER Chain, UINT Offset, UIN
 /* Every byte of a fresh packet is zero except the fields decision 14 names. */
 static void CheckFresh(PNDIS_PACKET P, NDIS_HANDLE Pool, UINT OobOffset)
 {
-    UCHAR image[512];
+    _Alignas(16) UCHAR image[512]; /* read back as an NDIS_PACKET */
     UINT size = NdisPacketSize(PROTOCOL_RESERVED);
     PNDIS_PACKET copy = (PNDIS_PACKET)(void *)image;
     BOOLEAN zero = TRUE;

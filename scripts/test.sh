@@ -137,6 +137,11 @@ stage_plain() {
     run_examples build
     stage_done
 
+    # Hosts without membarrier(2) run every pool through its locked depot; prove that path too.
+    stage "every test again without per-thread caches (LIBNDIS_NO_THREAD_CACHE=1)"
+    LIBNDIS_NO_THREAD_CACHE=1 run_ctest build 300
+    stage_done
+
     stage "install check (scripts/check-install.sh)"
     scripts/check-install.sh || fail "the install check failed"
     stage_done
