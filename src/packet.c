@@ -53,17 +53,20 @@ static inline struct pool *packet_pool(NDIS_HANDLE handle)
 }
 
 /* ProtocolReserved rounded up to pointer alignment, then the OOB block, then the per-packet info
- * (decision 15). */
-static size_t packet_oob_offset(UINT protocol_reserved)
+ * (decision 15). In 64 bits, so that no UINT length wraps on any host. */
+static uint64_t packet_oob_offset(UINT protocol_reserved)
 {
-    size_t pr = ((size_t)protocol_reserved + sizeof(PVOID) - 1) & ~(sizeof(PVOID) - 1);
+    uint64_t pr = ((uint64_t)protocol_reserved + sizeof(PVOID) - 1) & ~(uint64_t)(sizeof(PVOID) - 1);
     return offsetof(NDIS_PACKET, ProtocolReserved) + pr;
 }
 
+/* A size beyond UINT saturates: a caller sizing memory by it then fails to allocate instead of
+ * getting too little. Such lengths are refused by NdisAllocatePacketPool anyway. */
 NDISAPI UINT NdisPacketSize(UINT ProtocolReservedSize)
 {
-    return (UINT)(packet_oob_offset(ProtocolReservedSize) + sizeof(NDIS_PACKET_OOB_DATA) +
-                  sizeof(NDIS_PACKET_EXTENSION));
+    uint64_t size = packet_oob_offset(ProtocolReservedSize) + sizeof(NDIS_PACKET_OOB_DATA) +
+                    sizeof(NDIS_PACKET_EXTENSION);
+    return size > MAXULONG ? MAXULONG : (UINT)size;
 }
 
 static void packet_obj_init(struct pool *p, void *obj)
@@ -88,7 +91,7 @@ NDISAPI VOID NdisAllocatePacketPoolEx(PNDIS_STATUS Status, PNDIS_HANDLE PoolHand
                                       UINT ProtocolReservedLength)
 {
     struct pool *p = NULL;
-    size_t oob = packet_oob_offset(ProtocolReservedLength);
+    uint64_t oob = packet_oob_offset(ProtocolReservedLength);
     if (PoolHandle != NULL && NumberOfDescriptors <= PACKET_MAX_DESCRIPTORS && oob <= MAXUSHORT) {
         /* Summed in 64 bits: a huge overflow count must clamp, not wrap (decision 16). */
         uint64_t total = (uint64_t)NumberOfDescriptors + NumberOfOverflowDescriptors;
