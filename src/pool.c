@@ -253,8 +253,6 @@ static uint32_t pool_growth(const struct pool *p)
 
 static void caches_steal_locked(struct pool *p)
 {
-    if (!caches_hold_objects(p))
-        return;
     caches_stop_locked(p);
     caches_drain_locked(p);
     caches_restart_locked(p);
@@ -262,10 +260,12 @@ static void caches_steal_locked(struct pool *p)
 
 /* Makes the depot non-empty if the pool may still hand anything out. An unbounded pool grows
  * rather than interrupt other threads; a bounded one past its declared count first takes back
- * what other threads' caches hold, so that overflow is made only when everything is in use. */
+ * what other threads' caches hold, so that overflow is made only when everything is in use.
+ * The scan of cache counts that decides whether to bother is racy (an object can move between
+ * two caches behind it), so only a full stop may conclude that the pool is exhausted. */
 static bool depot_refill_locked(struct pool *p)
 {
-    if (p->limit != POOL_UNLIMITED && p->created >= p->declared)
+    if (p->limit != POOL_UNLIMITED && p->created >= p->declared && caches_hold_objects(p))
         caches_steal_locked(p);
     if (p->depot_count == 0 && p->created < p->limit)
         pool_add_slab_locked(p, pool_growth(p));
@@ -404,7 +404,8 @@ void pool_stats(struct pool *p, struct pool_stats *out)
     }
     out->declared = p->declared;
     out->created = p->created;
-    out->in_use = p->created - free_now;
+    /* With other threads running, an object moving between two caches can be counted twice. */
+    out->in_use = free_now < p->created ? p->created - free_now : 0;
     out->limit = p->limit;
     out->retired = p->retired;
     pthread_mutex_unlock(&p->lock);
@@ -425,7 +426,8 @@ bool pool_set_limit(struct pool *p, uint32_t limit)
     if (ok && p->created > limit) {
         /* Storage never shrinks, but free objects beyond the limit can leave circulation: they
          * stay in their slab (released with the pool) and are no longer counted as created. */
-        caches_steal_locked(p);
+        if (caches_hold_objects(p))
+            caches_steal_locked(p);
         uint32_t surplus = p->created - limit;
         ok = p->depot_count >= surplus;
         if (ok) {
