@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* floor.h - the reference back-ends bench_pool.c measures libndis against: "floor" (an unlocked
  * intrusive free list), "floor-cache" (a per-thread cache of pointers in front of a locked depot)
- * and "malloc" (one heap block per descriptor). Each does the full descriptor init the contract
- * asks of NdisAllocateBuffer / NdisCopyBuffer behind out-of-line calls shaped like the NDIS ones,
- * so what separates libndis from them is overhead, not work the floor skipped. */
+ * and "malloc" (one heap block per object), for buffer descriptors and for packets. Each does the
+ * full init the contract asks of NdisAllocateBuffer / NdisCopyBuffer / NdisAllocatePacket behind
+ * out-of-line calls shaped like the NDIS ones, so what separates libndis from them is overhead,
+ * not work the floor skipped. */
 #ifndef LIBNDIS_BENCH_FLOOR_H
 #define LIBNDIS_BENCH_FLOOR_H
 
 #include <ndis.h>
 
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Out of line as a library entry point is: noipa also stops GCC from specialising the callee to
  * its one call site (dropping the out-pointers, constant-propagating the pool), which would let
@@ -30,17 +34,20 @@
 enum {
     FLOOR_SLOT_PAGES = 8,      /* PFNs a pooled slot holds; bigger descriptors get a heap block */
     FLOOR_SLOT_SIZE = 128,     /* hidden header + MDL + PFNs: two cache lines */
-    FLOOR_CHUNK_SLOTS = 255,   /* slots per chunk after the 128-byte chunk header */
+    FLOOR_CHUNK_BYTES = 32768, /* one chunk of slots: 255 descriptor slots after its header */
+    FLOOR_CHUNK_HEADER = 128,  /* keeps the slots behind it cache-line aligned */
     FLOOR_MAX_PAGES = (0xFFFF - sizeof(MDL)) / sizeof(PFN_NUMBER), /* 16-bit Size limit */
     FLOOR_TC_CAP = 64,         /* pointers a thread cache holds */
     FLOOR_TC_BATCH = 32,       /* pointers moved per refill or drain */
 };
 
-/* Precedes every descriptor, as the library's hidden header does: free finds its pool here.
- * owner == NULL marks a heap block of its own (more than FLOOR_SLOT_PAGES pages). */
+/* Precedes every descriptor and packet, as the library's hidden header does: free finds its pool
+ * here. owner == NULL marks a heap block of its own (more than FLOOR_SLOT_PAGES pages). `state`
+ * is used by packets only (a second NdisFreePacket must be ignored). */
 struct floor_hdr {
     void *owner;
-    void *spare;
+    uint32_t state;
+    uint32_t spare;
 };
 
 struct floor_chunk {
@@ -128,17 +135,26 @@ static PMDL floor_big_new(ULONG pages)
     return (PMDL)(h + 1);
 }
 
-/* One chunk of slots owned by `owner`; the caller threads the slots onto its free structure. */
-static char *floor_chunk_new(struct floor_chunk **chunks, void *owner)
+static size_t floor_chunk_slots(size_t slot_size)
 {
-    char *base = aligned_alloc(64, FLOOR_SLOT_SIZE * (FLOOR_CHUNK_SLOTS + 1));
+    return (FLOOR_CHUNK_BYTES - FLOOR_CHUNK_HEADER) / slot_size;
+}
+
+/* One chunk of slots owned by `owner`, each header in the free state; the caller threads the
+ * slots onto its free structure. */
+static char *floor_chunk_new(struct floor_chunk **chunks, void *owner, size_t slot_size)
+{
+    char *base = aligned_alloc(64, FLOOR_CHUNK_BYTES);
     if (base == NULL)
         return NULL;
     ((struct floor_chunk *)base)->next = *chunks;
     *chunks = (struct floor_chunk *)base;
-    char *slots = base + FLOOR_SLOT_SIZE;
-    for (int i = 0; i < FLOOR_CHUNK_SLOTS; i++)
-        ((struct floor_hdr *)(slots + i * FLOOR_SLOT_SIZE))->owner = owner;
+    char *slots = base + FLOOR_CHUNK_HEADER;
+    for (size_t i = 0; i < floor_chunk_slots(slot_size); i++) {
+        struct floor_hdr *h = (struct floor_hdr *)(slots + i * slot_size);
+        h->owner = owner;
+        h->state = 0;
+    }
     return slots;
 }
 
@@ -160,10 +176,10 @@ struct floor_list {
 
 static __attribute__((noinline)) PMDL floor_list_grow(struct floor_list *p)
 {
-    char *slots = floor_chunk_new(&p->chunks, p);
+    char *slots = floor_chunk_new(&p->chunks, p, FLOOR_SLOT_SIZE);
     if (slots == NULL)
         return NULL;
-    for (int i = FLOOR_CHUNK_SLOTS - 1; i >= 0; i--) {
+    for (int i = (int)floor_chunk_slots(FLOOR_SLOT_SIZE) - 1; i >= 0; i--) {
         PMDL m = floor_slot_mdl(slots + i * FLOOR_SLOT_SIZE);
         m->Next = p->free;
         p->free = m;
@@ -208,23 +224,33 @@ static void floor_list_destroy(struct floor_list *p)
 
 /* ---- floor-cache: per-thread cache of pointers in front of a depot under a spin lock ---- */
 
+/* A depot of objects that sit in slots of `slot_size` bytes behind a struct floor_hdr naming
+ * `slot_owner` (the depot itself for descriptors, the packet pool for packets). It never makes
+ * more than `limit` objects. */
 struct floor_depot {
     atomic_flag lock;
-    PMDL *stack;  /* pointer array: a free never writes into the descriptor */
+    void **stack;  /* pointer array: a free never writes into the object */
     size_t count;
     size_t cap;
     struct floor_chunk *chunks;
+    void *slot_owner;
+    uint32_t slot_size;
+    uint32_t created;
+    uint32_t limit;
 };
 
-/* One cache per thread, bound to the last depot it served: enough for a benchmark that uses one
- * depot per thread; a product would keep one per (thread, pool). */
+/* One cache per thread and object kind, bound to the last depot it served: enough for a
+ * benchmark that uses one depot per kind and thread; a product would keep one per (thread,
+ * pool). Descriptors and packets have a cache each, so that W4, which takes turns between a
+ * buffer pool and a packet pool, does not flush one cache per operation. */
 struct floor_tcache {
     struct floor_depot *owner;
     unsigned count;
-    PMDL obj[FLOOR_TC_CAP];
+    void *obj[FLOOR_TC_CAP];
 };
 
-static _Thread_local _Alignas(64) struct floor_tcache floor_tc;
+static _Thread_local _Alignas(64) struct floor_tcache floor_tc;     /* descriptors */
+static _Thread_local _Alignas(64) struct floor_tcache floor_pkt_tc; /* packets */
 
 static void floor_depot_lock(struct floor_depot *d)
 {
@@ -238,11 +264,11 @@ static void floor_depot_unlock(struct floor_depot *d)
 }
 
 /* Depot lock held. */
-static int floor_depot_push(struct floor_depot *d, PMDL m)
+static int floor_depot_push(struct floor_depot *d, void *m)
 {
     if (d->count == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 512;
-        PMDL *s = realloc(d->stack, cap * sizeof(*s));
+        void **s = realloc(d->stack, cap * sizeof(*s));
         if (s == NULL)
             return 0;
         d->stack = s;
@@ -252,15 +278,22 @@ static int floor_depot_push(struct floor_depot *d, PMDL m)
     return 1;
 }
 
-/* Depot lock held. */
+/* Depot lock held. A chunk's slots beyond the limit are never handed out. */
 static int floor_depot_grow(struct floor_depot *d)
 {
-    char *slots = floor_chunk_new(&d->chunks, d);
+    size_t n = floor_chunk_slots(d->slot_size);
+    if (n > d->limit - d->created)
+        n = d->limit - d->created;
+    if (n == 0)
+        return 0;
+    char *slots = floor_chunk_new(&d->chunks, d->slot_owner, d->slot_size);
     if (slots == NULL)
         return 0;
-    for (int i = FLOOR_CHUNK_SLOTS - 1; i >= 0; i--)
-        if (!floor_depot_push(d, floor_slot_mdl(slots + i * FLOOR_SLOT_SIZE)))
+    for (size_t i = n; i-- > 0;) {
+        if (!floor_depot_push(d, slots + i * d->slot_size + sizeof(struct floor_hdr)))
             return 0;
+        d->created++;
+    }
     return 1;
 }
 
@@ -273,9 +306,9 @@ static void floor_tc_flush(struct floor_tcache *tc, unsigned keep)
     floor_depot_unlock(d);
 }
 
-static __attribute__((noinline)) PMDL floor_cache_refill(struct floor_depot *d)
+static __attribute__((noinline)) void *floor_cache_refill(struct floor_tcache *tc,
+                                                          struct floor_depot *d)
 {
-    struct floor_tcache *tc = &floor_tc;
     if (tc->owner != d) {
         if (tc->owner != NULL)
             floor_tc_flush(tc, 0);
@@ -292,9 +325,9 @@ static __attribute__((noinline)) PMDL floor_cache_refill(struct floor_depot *d)
     return tc->obj[--tc->count];
 }
 
-static __attribute__((noinline)) void floor_cache_drain(struct floor_depot *d, PMDL m)
+static __attribute__((noinline)) void floor_cache_drain(struct floor_tcache *tc,
+                                                        struct floor_depot *d, void *m)
 {
-    struct floor_tcache *tc = &floor_tc;
     if (tc->owner == d) {
         floor_tc_flush(tc, FLOOR_TC_CAP - FLOOR_TC_BATCH);
         tc->obj[tc->count++] = m;
@@ -305,14 +338,27 @@ static __attribute__((noinline)) void floor_cache_drain(struct floor_depot *d, P
     floor_depot_unlock(d);
 }
 
+FLOOR_INLINE void *floor_tc_get(struct floor_tcache *tc, struct floor_depot *d)
+{
+    if (FLOOR_LIKELY(tc->owner == d && tc->count != 0))
+        return tc->obj[--tc->count];
+    return floor_cache_refill(tc, d);
+}
+
+FLOOR_INLINE void floor_tc_put(struct floor_tcache *tc, struct floor_depot *d, void *m)
+{
+    if (FLOOR_LIKELY(tc->owner == d && tc->count < FLOOR_TC_CAP)) {
+        tc->obj[tc->count++] = m;
+        return;
+    }
+    floor_cache_drain(tc, d, m);
+}
+
 FLOOR_INLINE PMDL floor_cache_get(struct floor_depot *d, ULONG pages)
 {
     if (FLOOR_UNLIKELY(pages > FLOOR_SLOT_PAGES))
         return floor_big_new(pages);
-    struct floor_tcache *tc = &floor_tc;
-    if (FLOOR_LIKELY(tc->owner == d && tc->count != 0))
-        return tc->obj[--tc->count];
-    return floor_cache_refill(d);
+    return floor_tc_get(&floor_tc, d);
 }
 
 FLOOR_INLINE void floor_cache_put(PMDL m)
@@ -323,33 +369,44 @@ FLOOR_INLINE void floor_cache_put(PMDL m)
         free(h);
         return;
     }
-    struct floor_tcache *tc = &floor_tc;
-    if (FLOOR_LIKELY(tc->owner == d && tc->count < FLOOR_TC_CAP)) {
-        tc->obj[tc->count++] = m;
-        return;
-    }
-    floor_cache_drain(d, m);
+    floor_tc_put(&floor_tc, d, m);
+}
+
+static void floor_depot_init(struct floor_depot *d, void *slot_owner, uint32_t slot_size,
+                             uint32_t limit)
+{
+    memset(d, 0, sizeof(*d));
+    atomic_flag_clear(&d->lock);
+    d->slot_owner = slot_owner;
+    d->slot_size = slot_size;
+    d->limit = limit;
+}
+
+/* Single-threaded teardown: only the calling thread's caches can still point into the depot. */
+static void floor_depot_fini(struct floor_depot *d)
+{
+    struct floor_tcache *tcs[] = {&floor_tc, &floor_pkt_tc};
+    for (size_t i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++)
+        if (tcs[i]->owner == d) {
+            tcs[i]->owner = NULL;
+            tcs[i]->count = 0;
+        }
+    floor_chunks_free(d->chunks);
+    free(d->stack);
 }
 
 static struct floor_depot *floor_depot_create(void)
 {
-    struct floor_depot *d = calloc(1, sizeof(*d));
+    struct floor_depot *d = malloc(sizeof(*d));
     if (d != NULL)
-        atomic_flag_clear(&d->lock);
+        floor_depot_init(d, d, FLOOR_SLOT_SIZE, UINT32_MAX);
     return d;
 }
 
-/* Single-threaded teardown: only the calling thread's cache can still point into the depot. */
 static void floor_depot_destroy(struct floor_depot *d)
 {
-    if (d == NULL)
-        return;
-    if (floor_tc.owner == d) {
-        floor_tc.owner = NULL;
-        floor_tc.count = 0;
-    }
-    floor_chunks_free(d->chunks);
-    free(d->stack);
+    if (d != NULL)
+        floor_depot_fini(d);
     free(d);
 }
 
@@ -571,6 +628,276 @@ FLOOR_CALL static void floor_heap_copy(NDIS_STATUS *Status, PNDIS_BUFFER *Buffer
 FLOOR_CALL static void floor_heap_free(PNDIS_BUFFER Buffer)
 {
     free(Buffer);
+}
+
+/* ---- packets: the same three schemes for NDIS_PACKET descriptors (W4) ---- */
+
+enum {
+    FLOOR_PKT_POOL_MAGIC = 0x4C504B46, /* tells a packet pool from a buffer pool */
+    FLOOR_PKT_FREE = 0,
+    FLOOR_PKT_LIVE = 0x31504B46,       /* a free of a packet in any other state is ignored */
+    FLOOR_PKT_MAX = 0xFFFF,            /* descriptors a packet pool may have */
+};
+
+/* Everything NdisAllocatePacket needs to make a packet of the pool, then the storage of the
+ * pool's kind: the free list, the depot, or nothing (malloc). */
+struct floor_pkt_pool {
+    uint32_t magic;
+    uint32_t size;        /* NdisPacketSize(ProtocolReservedLength): the bytes zeroed */
+    uint16_t oob_offset;
+    uint8_t protocol_id;
+    uint8_t kind;
+    uint32_t slot_size;   /* hidden header + packet, rounded to cache lines */
+    uint32_t limit;       /* malloc: not enforced */
+    uint32_t created;     /* free list */
+    PNDIS_PACKET free;    /* free list: linked through the first word of each free packet */
+    struct floor_chunk *chunks;
+    struct floor_depot depot;
+};
+
+FLOOR_INLINE struct floor_hdr *floor_pkt_hdr_of(PNDIS_PACKET pkt)
+{
+    return (struct floor_hdr *)((char *)pkt - sizeof(struct floor_hdr));
+}
+
+/* The free-list link lives in the packet's first bytes, zeroed again on allocation. */
+FLOOR_INLINE PNDIS_PACKET floor_pkt_link(PNDIS_PACKET pkt)
+{
+    PNDIS_PACKET next;
+    memcpy(&next, pkt, sizeof(next));
+    return next;
+}
+
+FLOOR_INLINE void floor_pkt_set_link(PNDIS_PACKET pkt, PNDIS_PACKET next)
+{
+    memcpy(pkt, &next, sizeof(next));
+}
+
+/* The contract's layout: ProtocolReserved rounded up to pointer size, then OOB, then the
+ * per-packet info. */
+static size_t floor_pkt_oob_offset(UINT protocol_reserved)
+{
+    return offsetof(NDIS_PACKET, ProtocolReserved) +
+           (((size_t)protocol_reserved + sizeof(PVOID) - 1) & ~(sizeof(PVOID) - 1));
+}
+
+/* NdisAllocatePacketPool's checks and layout; NULL where it gives RESOURCES. */
+static struct floor_pkt_pool *floor_pkt_pool_create(enum floor_kind kind, UINT count,
+                                                    UINT protocol_reserved)
+{
+    size_t oob = floor_pkt_oob_offset(protocol_reserved);
+    if (count > FLOOR_PKT_MAX || oob > 0xFFFF)
+        return NULL;
+    struct floor_pkt_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->magic = FLOOR_PKT_POOL_MAGIC;
+    p->size = (uint32_t)(oob + sizeof(NDIS_PACKET_OOB_DATA) + sizeof(NDIS_PACKET_EXTENSION));
+    p->oob_offset = (uint16_t)oob;
+    p->kind = (uint8_t)kind;
+    p->slot_size = (uint32_t)((sizeof(struct floor_hdr) + p->size + 63) & ~(size_t)63);
+    p->limit = count;
+    floor_depot_init(&p->depot, p, p->slot_size, count);
+    return p;
+}
+
+static void floor_pkt_pool_set_protocol_id(struct floor_pkt_pool *p, UINT id)
+{
+    p->protocol_id = (uint8_t)(id & NDIS_PROTOCOL_ID_MASK);
+}
+
+static void floor_pkt_pool_destroy(struct floor_pkt_pool *p)
+{
+    if (p == NULL)
+        return;
+    floor_chunks_free(p->chunks);
+    floor_depot_fini(&p->depot);
+    free(p);
+}
+
+static __attribute__((noinline)) PNDIS_PACKET floor_pkt_list_grow(struct floor_pkt_pool *p)
+{
+    size_t n = floor_chunk_slots(p->slot_size);
+    if (n > p->limit - p->created)
+        n = p->limit - p->created;
+    if (n == 0)
+        return NULL;
+    char *slots = floor_chunk_new(&p->chunks, p, p->slot_size);
+    if (slots == NULL)
+        return NULL;
+    for (size_t i = n; i-- > 0;) {
+        PNDIS_PACKET pkt = (PNDIS_PACKET)(slots + i * p->slot_size + sizeof(struct floor_hdr));
+        floor_pkt_set_link(pkt, p->free);
+        p->free = pkt;
+    }
+    p->created += (uint32_t)n;
+    return p->free;
+}
+
+/* The pop that needs no call, else NULL. */
+FLOOR_INLINE PNDIS_PACKET floor_pkt_try_get(enum floor_kind kind, struct floor_pkt_pool *p)
+{
+    if (kind == FLOOR_KIND_LIST) {
+        PNDIS_PACKET pkt = p->free;
+        if (FLOOR_LIKELY(pkt != NULL))
+            p->free = floor_pkt_link(pkt);
+        return pkt;
+    }
+    struct floor_tcache *tc = &floor_pkt_tc;
+    if (kind == FLOOR_KIND_CACHE && FLOOR_LIKELY(tc->owner == &p->depot && tc->count != 0))
+        return tc->obj[--tc->count];
+    return NULL;
+}
+
+static PNDIS_PACKET floor_pkt_get_slow(enum floor_kind kind, struct floor_pkt_pool *p)
+{
+    switch (kind) {
+    case FLOOR_KIND_LIST:
+        if (p->free == NULL && floor_pkt_list_grow(p) == NULL)
+            return NULL;
+        return floor_pkt_try_get(kind, p);
+    case FLOOR_KIND_CACHE:
+        return floor_cache_refill(&floor_pkt_tc, &p->depot);
+    default: {
+        struct floor_hdr *h = malloc(sizeof(*h) + p->size);
+        if (h == NULL)
+            return NULL;
+        h->owner = p;
+        return (PNDIS_PACKET)(h + 1);
+    }
+    }
+}
+
+/* Decision 14: every byte zero but the fields NDIS owns, on every allocation. */
+FLOOR_INLINE void floor_pkt_init(struct floor_pkt_pool *p, PNDIS_PACKET pkt)
+{
+    memset(pkt, 0, p->size);
+    floor_pkt_hdr_of(pkt)->state = FLOOR_PKT_LIVE;
+    pkt->Private.Pool = p;
+    pkt->Private.ValidCounts = TRUE;
+    pkt->Private.NdisPacketFlags = fPACKET_ALLOCATED_BY_NDIS;
+    pkt->Private.Flags = p->protocol_id;
+    pkt->Private.NdisPacketOobOffset = p->oob_offset;
+}
+
+/* Everything off the fast path: a handle that is not a packet pool, growing, refilling, malloc. */
+static __attribute__((noinline)) void floor_pkt_allocate_slow(enum floor_kind kind,
+                                                              NDIS_STATUS *Status,
+                                                              PNDIS_PACKET *Packet, void *pool)
+{
+    struct floor_pkt_pool *p = pool;
+    PNDIS_PACKET pkt = NULL;
+    NDIS_STATUS st = NDIS_STATUS_FAILURE;
+    if (p != NULL && p->magic == FLOOR_PKT_POOL_MAGIC) {
+        pkt = floor_pkt_get_slow(kind, p);
+        st = NDIS_STATUS_RESOURCES;
+    }
+    if (pkt != NULL) {
+        floor_pkt_init(p, pkt);
+        st = NDIS_STATUS_SUCCESS;
+    }
+    *Packet = pkt;
+    *Status = st;
+}
+
+FLOOR_INLINE void floor_pkt_allocate_impl(enum floor_kind kind, NDIS_STATUS *Status,
+                                          PNDIS_PACKET *Packet, void *pool)
+{
+    struct floor_pkt_pool *p = pool;
+    PNDIS_PACKET pkt;
+    if (kind != FLOOR_KIND_HEAP && FLOOR_LIKELY(p != NULL && p->magic == FLOOR_PKT_POOL_MAGIC) &&
+        (pkt = floor_pkt_try_get(kind, p)) != NULL) {
+        floor_pkt_init(p, pkt);
+        *Packet = pkt;
+        *Status = NDIS_STATUS_SUCCESS;
+        return;
+    }
+    floor_pkt_allocate_slow(kind, Status, Packet, pool);
+}
+
+/* Buffers stay chained: NdisFreePacket never touches them. malloc cannot tell a second free. */
+FLOOR_INLINE void floor_pkt_free_impl(enum floor_kind kind, PNDIS_PACKET pkt)
+{
+    if (pkt == NULL)
+        return;
+    struct floor_hdr *h = floor_pkt_hdr_of(pkt);
+    if (kind == FLOOR_KIND_HEAP) {
+        free(h);
+        return;
+    }
+    if (FLOOR_UNLIKELY(h->state != FLOOR_PKT_LIVE))
+        return;
+    h->state = FLOOR_PKT_FREE;
+    struct floor_pkt_pool *p = h->owner;
+    if (kind == FLOOR_KIND_LIST) {
+        floor_pkt_set_link(pkt, p->free);
+        p->free = pkt;
+    } else {
+        floor_tc_put(&floor_pkt_tc, &p->depot, pkt);
+    }
+}
+
+FLOOR_CALL static void floor_list_pkt_allocate(NDIS_STATUS *Status, PNDIS_PACKET *Packet,
+                                               void *pool)
+{
+    floor_pkt_allocate_impl(FLOOR_KIND_LIST, Status, Packet, pool);
+}
+
+FLOOR_CALL static void floor_list_pkt_free(PNDIS_PACKET Packet)
+{
+    floor_pkt_free_impl(FLOOR_KIND_LIST, Packet);
+}
+
+FLOOR_CALL static void floor_cache_pkt_allocate(NDIS_STATUS *Status, PNDIS_PACKET *Packet,
+                                                void *pool)
+{
+    floor_pkt_allocate_impl(FLOOR_KIND_CACHE, Status, Packet, pool);
+}
+
+FLOOR_CALL static void floor_cache_pkt_free(PNDIS_PACKET Packet)
+{
+    floor_pkt_free_impl(FLOOR_KIND_CACHE, Packet);
+}
+
+FLOOR_CALL static void floor_heap_pkt_allocate(NDIS_STATUS *Status, PNDIS_PACKET *Packet,
+                                               void *pool)
+{
+    floor_pkt_allocate_impl(FLOOR_KIND_HEAP, Status, Packet, pool);
+}
+
+FLOOR_CALL static void floor_heap_pkt_free(PNDIS_PACKET Packet)
+{
+    floor_pkt_free_impl(FLOOR_KIND_HEAP, Packet);
+}
+
+/* The chain rules do not depend on where packets come from: one pair serves every floor kind.
+ * The argument may be a chain: Tail becomes its last descriptor; Tail is read only when the
+ * packet is non-empty. */
+FLOOR_CALL static void floor_chain_at_back(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
+{
+    PNDIS_BUFFER last = Buffer;
+    while (last->Next != NULL)
+        last = last->Next;
+    if (Packet->Private.Head != NULL)
+        Packet->Private.Tail->Next = Buffer;
+    else
+        Packet->Private.Head = Buffer;
+    Packet->Private.Tail = last;
+    Packet->Private.ValidCounts = FALSE;
+}
+
+FLOOR_CALL static void floor_unchain_at_front(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
+{
+    PNDIS_BUFFER b = Packet->Private.Head;
+    *Buffer = b;
+    if (b == NULL)
+        return;
+    PNDIS_BUFFER next = b->Next;
+    Packet->Private.Head = next;
+    if (next == NULL)
+        Packet->Private.Tail = NULL;
+    b->Next = NULL;
+    Packet->Private.ValidCounts = FALSE;
 }
 
 #endif /* LIBNDIS_BENCH_FLOOR_H */
