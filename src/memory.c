@@ -45,7 +45,8 @@ static unsigned tag_hash(ULONG tag)
     return (h >> 16) % TAG_OVERFLOW_SLOT;
 }
 
-/* Finds the entry of `tag`; with `claim`, makes one if the tag is new. -1 when absent. */
+/* Finds the entry of `tag`; with `claim`, makes one if the tag is new. -1 when the tag was never
+ * used. A full table without it means the tag can only be in the aggregate entry. */
 static int tag_slot(ULONG tag, bool claim)
 {
     unsigned i = tag_hash(tag);
@@ -68,7 +69,7 @@ static int tag_slot(ULONG tag, bool claim)
         if (atomic_load_explicit(&e->tag, memory_order_relaxed) == tag)
             return (int)i;
     }
-    return claim ? TAG_OVERFLOW_SLOT : -1;
+    return TAG_OVERFLOW_SLOT;
 }
 
 static NDIS_STATUS mem_allocate(PVOID *VirtualAddress, UINT Length, ULONG Tag, UINT Flags)
@@ -146,6 +147,10 @@ LIBNDIS_API BOOLEAN LibNdisQueryMemoryTag(ULONG Tag, PLIBNDIS_TAG_USAGE Usage)
     if (slot < 0)
         return FALSE;
     tag_usage_of(&tag_table[slot], Usage);
+    if (slot == TAG_OVERFLOW_SLOT) {
+        Usage->Tag = Tag;
+        Usage->Reserved = 1; /* the figures are those of every tag past the table's size */
+    }
     return TRUE;
 }
 

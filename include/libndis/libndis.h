@@ -62,7 +62,8 @@ typedef struct _LIBNDIS_TAG_USAGE {
     ULONGLONG TotalAllocations;       /* ever allocated with this tag */
 } LIBNDIS_TAG_USAGE, *PLIBNDIS_TAG_USAGE;
 
-/* TRUE and *Usage filled when Tag was ever used; FALSE and *Usage zeroed otherwise. */
+/* TRUE and *Usage filled when Tag was ever used; FALSE and *Usage zeroed otherwise. Past 1023
+ * distinct tags, a tag without an entry of its own reports the aggregate entry (Reserved 1). */
 LIBNDIS_API BOOLEAN LibNdisQueryMemoryTag(_In_ ULONG Tag, _Out_ PLIBNDIS_TAG_USAGE Usage);
 /* Fills up to Capacity entries (Array may be NULL when Capacity is 0); returns how many tags
  * exist, which may exceed Capacity. */
