@@ -65,8 +65,9 @@ typedef struct _LIBNDIS_TAG_USAGE {
 /* TRUE and *Usage filled when Tag was ever used; FALSE and *Usage zeroed otherwise. Past 1023
  * distinct tags, a tag without an entry of its own reports the aggregate entry (Reserved 1). */
 LIBNDIS_API BOOLEAN LibNdisQueryMemoryTag(_In_ ULONG Tag, _Out_ PLIBNDIS_TAG_USAGE Usage);
-/* Fills up to Capacity entries (Array may be NULL when Capacity is 0); returns how many tags
- * exist, which may exceed Capacity. */
+/* Fills up to Capacity entries (Array may be NULL when Capacity is 0); returns how many entries
+ * exist, which may exceed Capacity: one per tag, the first 1023 distinct tags having their own
+ * and all later ones sharing the aggregate entry (Reserved 1), so at most 1024. */
 LIBNDIS_API ULONG LibNdisEnumerateMemoryTags(_Out_writes_opt_(Capacity) PLIBNDIS_TAG_USAGE Array,
                                              _In_ ULONG Capacity);
 
