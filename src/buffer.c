@@ -6,6 +6,7 @@
 
 #include "libndis.h"
 #include "mdl.h"
+#include "verifier.h"
 
 static _Atomic unsigned buffer_live_pools;
 
@@ -25,8 +26,9 @@ static bool strict_by_environment(void)
     return v != NULL && v[0] == '1';
 }
 
-NDISAPI VOID NdisAllocateBufferPool(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle,
-                                    UINT NumberOfDescriptors)
+struct pool *buffer_pool_of(NDIS_HANDLE PoolHandle) { return buffer_pool(PoolHandle); }
+
+void buffer_pool_allocate_raw(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle, UINT N)
 {
     if (PoolHandle == NULL) {
         /* Nowhere to put the pool: creating it would only leak it. */
@@ -34,25 +36,41 @@ NDISAPI VOID NdisAllocateBufferPool(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle
             *Status = NDIS_STATUS_FAILURE;
         return;
     }
-    uint32_t limit = strict_by_environment() ? NumberOfDescriptors : POOL_UNLIMITED;
+    uint32_t limit = strict_by_environment() ? N : POOL_UNLIMITED;
     /* Out of memory still succeeds, with the NULL handle: the default pool then serves it. */
-    *PoolHandle = mdl_pool_create(NumberOfDescriptors, limit, &buffer_live_pools);
+    *PoolHandle = mdl_pool_create(N, limit, &buffer_live_pools);
     if (Status != NULL)
         *Status = NDIS_STATUS_SUCCESS;
 }
 
-NDISAPI VOID NdisFreeBufferPool(NDIS_HANDLE PoolHandle)
+NDISAPI VOID NdisAllocateBufferPool(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle,
+                                    UINT NumberOfDescriptors)
+{
+    if (VERIFYING())
+        verifier_buffer_pool_allocate(Status, PoolHandle, NumberOfDescriptors);
+    else
+        buffer_pool_allocate_raw(Status, PoolHandle, NumberOfDescriptors);
+}
+
+void buffer_pool_free_raw(NDIS_HANDLE PoolHandle)
 {
     struct pool *p = buffer_pool(PoolHandle);
     if (p != NULL && p != mdl_default_pool)
         pool_retire(p);
 }
 
+NDISAPI VOID NdisFreeBufferPool(NDIS_HANDLE PoolHandle)
+{
+    if (VERIFYING())
+        verifier_buffer_pool_free(PoolHandle);
+    else
+        buffer_pool_free_raw(PoolHandle);
+}
+
 /* Everything the fast path below does not handle: bad arguments, an empty per-thread cache, a
  * descriptor too long for a pool slot, a strict or retired pool. */
-static __attribute__((noinline)) void buffer_allocate_slow(PNDIS_STATUS Status,
-                                                           PNDIS_BUFFER *Buffer, struct pool *p,
-                                                           PVOID va, UINT len)
+__attribute__((noinline)) void buffer_allocate_raw(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
+                                                   struct pool *p, PVOID va, UINT len)
 {
     PMDL m = NULL;
     if (Buffer != NULL && p != NULL && mdl_range_ok(va, len, false)) {
@@ -73,6 +91,10 @@ static __attribute__((noinline)) void buffer_allocate_slow(PNDIS_STATUS Status,
 NDISAPI VOID NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
                                 NDIS_HANDLE PoolHandle, PVOID VirtualAddress, UINT Length)
 {
+    if (VERIFYING()) {
+        verifier_buffer_allocate(Status, Buffer, PoolHandle, VirtualAddress, Length);
+        return;
+    }
     struct pool *p = PoolHandle != NULL ? (struct pool *)PoolHandle : mdl_default_pool;
     uintptr_t start = (uintptr_t)VirtualAddress;
     ULONG pages = mdl_span(VirtualAddress, Length);
@@ -88,16 +110,24 @@ NDISAPI VOID NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
             return;
         }
     }
-    buffer_allocate_slow(Status, Buffer, buffer_pool(PoolHandle), VirtualAddress, Length);
+    buffer_allocate_raw(Status, Buffer, buffer_pool(PoolHandle), VirtualAddress, Length);
 }
 
 NDISAPI VOID NdisFreeBuffer(PNDIS_BUFFER Buffer)
 {
-    if (Buffer != NULL)
+    if (VERIFYING())
+        verifier_buffer_free(Buffer, "NdisFreeBuffer");
+    else if (Buffer != NULL)
         mdl_free(Buffer);
 }
 
-NDISAPI VOID NdisAdjustBufferLength(PNDIS_BUFFER Buffer, UINT Length) { Buffer->ByteCount = Length; }
+NDISAPI VOID NdisAdjustBufferLength(PNDIS_BUFFER Buffer, UINT Length)
+{
+    if (VERIFYING())
+        verifier_buffer_adjust(Buffer, Length);
+    else
+        Buffer->ByteCount = Length;
+}
 
 /* ---- NdisCopyBuffer ---- */
 
@@ -171,18 +201,26 @@ static PMDL buffer_copy_point(struct pool *p, PMDL cur, ULONG off)
     return buffer_partial(p, cur, off, 0);
 }
 
-NDISAPI VOID NdisCopyBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle,
-                            PVOID MemoryDescriptor, UINT Offset, UINT Length)
+void buffer_copy_raw(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, struct pool *p, PMDL src,
+                     UINT Offset, UINT Length)
 {
     PMDL head = NULL;
-    struct pool *p = buffer_pool(PoolHandle);
-    if (Buffer != NULL && p != NULL && MemoryDescriptor != NULL && Length <= MAXULONG - Offset)
-        head = Length != 0 ? buffer_copy_range(p, MemoryDescriptor, Offset, Length)
-                           : buffer_copy_point(p, MemoryDescriptor, Offset);
+    if (Buffer != NULL && p != NULL && src != NULL && Length <= MAXULONG - Offset)
+        head = Length != 0 ? buffer_copy_range(p, src, Offset, Length)
+                           : buffer_copy_point(p, src, Offset);
     if (Buffer != NULL)
         *Buffer = head;
     if (Status != NULL)
         *Status = head != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
+}
+
+NDISAPI VOID NdisCopyBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle,
+                            PVOID MemoryDescriptor, UINT Offset, UINT Length)
+{
+    if (VERIFYING())
+        verifier_buffer_copy(Status, Buffer, PoolHandle, MemoryDescriptor, Offset, Length);
+    else
+        buffer_copy_raw(Status, Buffer, buffer_pool(PoolHandle), MemoryDescriptor, Offset, Length);
 }
 
 /* ---- <libndis.h> pool extensions ---- */

@@ -5,6 +5,8 @@
 #include "mdl.h"
 
 #include <stdio.h>
+
+#include "verifier.h"
 #include <stdlib.h>
 
 struct pool *mdl_default_pool;
@@ -151,6 +153,13 @@ LIBNDIS_API SIZE_T NTAPI MmSizeOfMdl(PVOID Base, SIZE_T Length)
 LIBNDIS_API PMDL NTAPI IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer,
                                      BOOLEAN ChargeQuota, PIRP Irp)
 {
+    if (VERIFYING())
+        return verifier_io_allocate(VirtualAddress, Length, Irp);
+    return mdl_io_allocate_raw(VirtualAddress, Length, Irp);
+}
+
+PMDL mdl_io_allocate_raw(PVOID VirtualAddress, ULONG Length, PIRP Irp)
+{
     if (Irp != NULL || !mdl_range_ok(VirtualAddress, Length, true))
         return NULL;
     ULONG pages = mdl_span(VirtualAddress, Length);
@@ -166,8 +175,29 @@ LIBNDIS_API PMDL NTAPI IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN
 
 LIBNDIS_API VOID NTAPI IoFreeMdl(PMDL Mdl)
 {
-    if (Mdl != NULL)
+    if (VERIFYING())
+        verifier_buffer_free(Mdl, "IoFreeMdl");
+    else if (Mdl != NULL)
         mdl_free(Mdl);
+}
+
+struct pool *mdl_pool_of(PMDL m) { return mdl_hdr_of(m)->pool; }
+uint32_t mdl_state_of(PMDL m) { return mdl_hdr_of(m)->state; }
+void mdl_set_state(PMDL m, uint32_t state) { mdl_hdr_of(m)->state = state; }
+
+void mdl_release_quarantined(PMDL m, uint32_t live_state)
+{
+    mdl_hdr_of(m)->state = live_state;
+    mdl_free(m);
+}
+
+size_t mdl_storage_bytes(PMDL m)
+{
+    struct mdl_hdr *h = mdl_hdr_of(m);
+    if (h->state != MDL_STATE_LARGE)
+        return MDL_OBJ_SIZE - sizeof(struct mdl_hdr);
+    struct mdl_large *b = (struct mdl_large *)((char *)h - offsetof(struct mdl_large, hdr));
+    return sizeof(MDL) + (size_t)b->capacity * sizeof(PFN_NUMBER);
 }
 
 /* PFN entries the MDL's own storage holds, judged by its Size: the bound every write obeys when
@@ -221,7 +251,7 @@ LIBNDIS_API VOID NTAPI MmBuildMdlForNonPagedPool(PMDL MemoryDescriptorList)
 
 /* User space maps by identity: "mapping" an MDL that has no system address records the one it
  * describes, with the flags a kernel mapping would leave. */
-static PVOID mdl_map(PMDL m)
+PVOID mdl_map_raw(PMDL m)
 {
     if (m->MdlFlags & MDL_HAS_SYSTEM_VA)
         return m->MappedSystemVa;
@@ -232,13 +262,16 @@ static PVOID mdl_map(PMDL m)
     return m->MappedSystemVa;
 }
 
+/* Only the Safe form may fail, and only when fault injection asks it to. */
 LIBNDIS_API PVOID NTAPI MmGetSystemAddressForMdlSafe(PMDL Mdl, ULONG Priority)
 {
     (void)Priority;
-    return mdl_map(Mdl);
+    if (VERIFYING())
+        return verifier_map_safe(Mdl);
+    return mdl_map_raw(Mdl);
 }
 
-LIBNDIS_API PVOID NTAPI MmGetSystemAddressForMdl(PMDL Mdl) { return mdl_map(Mdl); }
+LIBNDIS_API PVOID NTAPI MmGetSystemAddressForMdl(PMDL Mdl) { return mdl_map_raw(Mdl); }
 
 LIBNDIS_API VOID NTAPI MmPrepareMdlForReuse(PMDL Mdl)
 {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "libndis.h"
+#include "verifier.h"
 
 enum {
     MEM_MAGIC_LIVE = 0x4D4E, /* "NM" */
@@ -72,12 +73,15 @@ static int tag_slot(ULONG tag, bool claim)
     return TAG_OVERFLOW_SLOT;
 }
 
-static NDIS_STATUS mem_allocate(PVOID *VirtualAddress, UINT Length, ULONG Tag, UINT Flags)
+/* `guard` bytes beyond Length belong to the block too: the checked mode's overrun detector. */
+NDIS_STATUS mem_allocate_raw(PVOID *VirtualAddress, UINT Length, ULONG Tag, UINT Flags,
+                             UINT guard)
 {
     if (VirtualAddress == NULL)
         return NDIS_STATUS_FAILURE;
     *VirtualAddress = NULL;
-    size_t total = sizeof(struct mem_hdr) + (size_t)Length; /* wraps only where size_t is 32-bit */
+    /* wraps only where size_t is 32-bit */
+    size_t total = sizeof(struct mem_hdr) + (size_t)Length + guard;
     if ((Flags & ~(UINT)MEM_KNOWN_FLAGS) != 0 || total < Length)
         return NDIS_STATUS_FAILURE;
     void *block = NULL;
@@ -100,7 +104,9 @@ static NDIS_STATUS mem_allocate(PVOID *VirtualAddress, UINT Length, ULONG Tag, U
 
 NDISAPI NDIS_STATUS NdisAllocateMemoryWithTag(PVOID *VirtualAddress, UINT Length, ULONG Tag)
 {
-    return mem_allocate(VirtualAddress, Length, Tag, 0);
+    if (VERIFYING())
+        return verifier_memory_allocate(VirtualAddress, Length, Tag, 0, "NdisAllocateMemoryWithTag");
+    return mem_allocate_raw(VirtualAddress, Length, Tag, 0, 0);
 }
 
 /* Physical placement means nothing in user space: HighestAcceptableAddress is accepted and
@@ -109,24 +115,64 @@ NDISAPI NDIS_STATUS NdisAllocateMemory(PVOID *VirtualAddress, UINT Length, UINT 
                                        NDIS_PHYSICAL_ADDRESS HighestAcceptableAddress)
 {
     (void)HighestAcceptableAddress;
-    return mem_allocate(VirtualAddress, Length, LIBNDIS_DEFAULT_MEMORY_TAG, MemoryFlags);
+    if (VERIFYING())
+        return verifier_memory_allocate(VirtualAddress, Length, LIBNDIS_DEFAULT_MEMORY_TAG,
+                                        MemoryFlags, "NdisAllocateMemory");
+    return mem_allocate_raw(VirtualAddress, Length, LIBNDIS_DEFAULT_MEMORY_TAG, MemoryFlags, 0);
+}
+
+/* Usage is debited when the block stops being live (a checked-mode free keeps the block in
+ * quarantine a while longer, already debited). */
+static void mem_debit(struct mem_hdr *h)
+{
+    struct tag_entry *e = &tag_table[h->slot];
+    atomic_fetch_sub_explicit(&e->outstanding, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&e->bytes, h->length, memory_order_relaxed);
+    h->magic = MEM_MAGIC_DEAD;
+}
+
+bool mem_info(PVOID VirtualAddress, ULONG *tag, ULONG *length, ULONG *flags, bool *live)
+{
+    struct mem_hdr *h = (struct mem_hdr *)VirtualAddress - 1;
+    if (h->magic != MEM_MAGIC_LIVE && h->magic != MEM_MAGIC_DEAD)
+        return false;
+    *tag = h->tag;
+    *length = h->length;
+    *flags = h->flags;
+    *live = h->magic == MEM_MAGIC_LIVE;
+    return true;
+}
+
+void mem_mark_dead(PVOID VirtualAddress)
+{
+    struct mem_hdr *h = (struct mem_hdr *)VirtualAddress - 1;
+    if (h->magic == MEM_MAGIC_LIVE)
+        mem_debit(h);
+}
+
+/* Frees a live block, or a dead one the checked mode held in quarantine. */
+void mem_free_raw(PVOID VirtualAddress)
+{
+    struct mem_hdr *h = (struct mem_hdr *)VirtualAddress - 1;
+    if (h->magic == MEM_MAGIC_LIVE)
+        mem_debit(h);
+    else if (h->magic != MEM_MAGIC_DEAD)
+        return;
+    free(h);
 }
 
 /* Usage is debited by what the block recorded, whatever Length the caller passes. */
 NDISAPI VOID NdisFreeMemory(PVOID VirtualAddress, UINT Length, UINT MemoryFlags)
 {
-    (void)Length;
-    (void)MemoryFlags;
+    if (VERIFYING()) {
+        verifier_memory_free(VirtualAddress, Length, MemoryFlags);
+        return;
+    }
     if (VirtualAddress == NULL)
         return;
     struct mem_hdr *h = (struct mem_hdr *)VirtualAddress - 1;
-    if (h->magic != MEM_MAGIC_LIVE)
-        return;
-    struct tag_entry *e = &tag_table[h->slot];
-    atomic_fetch_sub_explicit(&e->outstanding, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&e->bytes, h->length, memory_order_relaxed);
-    h->magic = MEM_MAGIC_DEAD;
-    free(h);
+    if (h->magic == MEM_MAGIC_LIVE)
+        mem_free_raw(VirtualAddress);
 }
 
 static void tag_usage_of(struct tag_entry *e, PLIBNDIS_TAG_USAGE u)

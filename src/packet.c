@@ -8,6 +8,7 @@
 #include "mdl.h"
 #include "ndis.h"
 #include "pool.h"
+#include "verifier.h"
 
 enum {
     PACKET_POOL_MAGIC = 0x50544B50, /* "PKTP" */
@@ -52,6 +53,12 @@ static inline struct pool *packet_pool(NDIS_HANDLE handle)
     return p != NULL && p->magic == PACKET_POOL_MAGIC ? p : NULL;
 }
 
+struct pool *packet_pool_of(NDIS_HANDLE PoolHandle) { return packet_pool(PoolHandle); }
+uint32_t packet_state_of(PNDIS_PACKET p) { return packet_hdr_of(p)->state; }
+void packet_set_state(PNDIS_PACKET p, uint32_t state) { packet_hdr_of(p)->state = state; }
+struct pool *packet_owner_pool(PNDIS_PACKET p) { return packet_hdr_of(p)->pool; }
+size_t packet_size_of(PNDIS_PACKET p) { return packet_pool_data(packet_hdr_of(p)->pool)->packet_size; }
+
 /* ProtocolReserved rounded up to pointer alignment, then the OOB block, then the per-packet info
  * (decision 15). In 64 bits, so that no UINT length wraps on any host. */
 static uint64_t packet_oob_offset(UINT protocol_reserved)
@@ -86,9 +93,9 @@ static const struct pool_ops packet_pool_ops = {
 
 /* ---- pools ---- */
 
-NDISAPI VOID NdisAllocatePacketPoolEx(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle,
-                                      UINT NumberOfDescriptors, UINT NumberOfOverflowDescriptors,
-                                      UINT ProtocolReservedLength)
+void packet_pool_allocate_raw(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle,
+                              UINT NumberOfDescriptors, UINT NumberOfOverflowDescriptors,
+                              UINT ProtocolReservedLength)
 {
     struct pool *p = NULL;
     uint64_t oob = packet_oob_offset(ProtocolReservedLength);
@@ -112,17 +119,43 @@ NDISAPI VOID NdisAllocatePacketPoolEx(PNDIS_STATUS Status, PNDIS_HANDLE PoolHand
         *Status = p != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_RESOURCES;
 }
 
+NDISAPI VOID NdisAllocatePacketPoolEx(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle,
+                                      UINT NumberOfDescriptors, UINT NumberOfOverflowDescriptors,
+                                      UINT ProtocolReservedLength)
+{
+    if (VERIFYING())
+        verifier_packet_pool_allocate(Status, PoolHandle, NumberOfDescriptors,
+                                      NumberOfOverflowDescriptors, ProtocolReservedLength,
+                                      "NdisAllocatePacketPoolEx");
+    else
+        packet_pool_allocate_raw(Status, PoolHandle, NumberOfDescriptors,
+                                 NumberOfOverflowDescriptors, ProtocolReservedLength);
+}
+
 NDISAPI VOID NdisAllocatePacketPool(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle,
                                     UINT NumberOfDescriptors, UINT ProtocolReservedLength)
 {
-    NdisAllocatePacketPoolEx(Status, PoolHandle, NumberOfDescriptors, 0, ProtocolReservedLength);
+    if (VERIFYING())
+        verifier_packet_pool_allocate(Status, PoolHandle, NumberOfDescriptors, 0,
+                                      ProtocolReservedLength, "NdisAllocatePacketPool");
+    else
+        packet_pool_allocate_raw(Status, PoolHandle, NumberOfDescriptors, 0,
+                                 ProtocolReservedLength);
 }
 
-NDISAPI VOID NdisFreePacketPool(NDIS_HANDLE PoolHandle)
+void packet_pool_free_raw(NDIS_HANDLE PoolHandle)
 {
     struct pool *p = packet_pool(PoolHandle);
     if (p != NULL)
         pool_retire(p);
+}
+
+NDISAPI VOID NdisFreePacketPool(NDIS_HANDLE PoolHandle)
+{
+    if (VERIFYING())
+        verifier_packet_pool_free(PoolHandle);
+    else
+        packet_pool_free_raw(PoolHandle);
 }
 
 NDISAPI UINT NdisPacketPoolUsage(NDIS_HANDLE PoolHandle)
@@ -147,7 +180,7 @@ NDISAPI VOID NdisSetPacketPoolProtocolId(NDIS_HANDLE PacketPoolHandle, UINT Prot
 
 /* ---- packets ---- */
 
-static void packet_allocate(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HANDLE PoolHandle)
+void packet_allocate_raw(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HANDLE PoolHandle)
 {
     struct pool *p = packet_pool(PoolHandle);
     struct packet_hdr *h = p != NULL ? pool_get(p) : NULL;
@@ -177,31 +210,41 @@ static void packet_allocate(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HAND
     if (Packet != NULL)
         *Packet = pkt;
     else
-        NdisFreePacket(pkt); /* nowhere to return it: do not leak it */
+        packet_free_raw(pkt); /* nowhere to return it: do not leak it */
     if (Status != NULL)
         *Status = Packet != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
 }
 
 NDISAPI VOID NdisAllocatePacket(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HANDLE PoolHandle)
 {
-    packet_allocate(Status, Packet, PoolHandle);
+    if (VERIFYING())
+        verifier_packet_allocate(Status, Packet, PoolHandle, "NdisAllocatePacket", false);
+    else
+        packet_allocate_raw(Status, Packet, PoolHandle);
 }
 
 NDISAPI VOID NdisDprAllocatePacket(PNDIS_STATUS Status, PNDIS_PACKET *Packet,
                                    NDIS_HANDLE PoolHandle)
 {
-    packet_allocate(Status, Packet, PoolHandle);
+    if (VERIFYING())
+        verifier_packet_allocate(Status, Packet, PoolHandle, "NdisDprAllocatePacket", true);
+    else
+        packet_allocate_raw(Status, Packet, PoolHandle);
 }
 
 /* The pool is thread-safe without the caller's exclusive access, so this is the same call. */
 NDISAPI VOID NdisDprAllocatePacketNonInterlocked(PNDIS_STATUS Status, PNDIS_PACKET *Packet,
                                                  NDIS_HANDLE PoolHandle)
 {
-    packet_allocate(Status, Packet, PoolHandle);
+    if (VERIFYING())
+        verifier_packet_allocate(Status, Packet, PoolHandle,
+                                 "NdisDprAllocatePacketNonInterlocked", true);
+    else
+        packet_allocate_raw(Status, Packet, PoolHandle);
 }
 
 /* A second free, or a packet that no pool made, is ignored. */
-NDISAPI VOID NdisFreePacket(PNDIS_PACKET Packet)
+void packet_free_raw(PNDIS_PACKET Packet)
 {
     if (Packet == NULL)
         return;
@@ -212,9 +255,35 @@ NDISAPI VOID NdisFreePacket(PNDIS_PACKET Packet)
     pool_put(h->pool, h, &packet_put_memo);
 }
 
-NDISAPI VOID NdisDprFreePacket(PNDIS_PACKET Packet) { NdisFreePacket(Packet); }
+void packet_release_quarantined(PNDIS_PACKET p)
+{
+    packet_hdr_of(p)->state = PACKET_STATE_LIVE;
+    packet_free_raw(p);
+}
 
-NDISAPI VOID NdisDprFreePacketNonInterlocked(PNDIS_PACKET Packet) { NdisFreePacket(Packet); }
+NDISAPI VOID NdisFreePacket(PNDIS_PACKET Packet)
+{
+    if (VERIFYING())
+        verifier_packet_free(Packet, "NdisFreePacket", false);
+    else
+        packet_free_raw(Packet);
+}
+
+NDISAPI VOID NdisDprFreePacket(PNDIS_PACKET Packet)
+{
+    if (VERIFYING())
+        verifier_packet_free(Packet, "NdisDprFreePacket", true);
+    else
+        packet_free_raw(Packet);
+}
+
+NDISAPI VOID NdisDprFreePacketNonInterlocked(PNDIS_PACKET Packet)
+{
+    if (VERIFYING())
+        verifier_packet_free(Packet, "NdisDprFreePacketNonInterlocked", true);
+    else
+        packet_free_raw(Packet);
+}
 
 /* ---- chain ---- */
 
@@ -227,7 +296,7 @@ static PNDIS_BUFFER chain_last(PNDIS_BUFFER b)
 
 /* The argument may itself be a chain: all of it is spliced in. Tail is consulted only when the
  * packet is non-empty, which is what makes a stale Tail harmless. */
-NDISAPI VOID NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
+void packet_chain_front_raw(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
 {
     PNDIS_BUFFER last = chain_last(Buffer);
     if (Packet->Private.Head == NULL)
@@ -237,7 +306,7 @@ NDISAPI VOID NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
     Packet->Private.ValidCounts = FALSE;
 }
 
-NDISAPI VOID NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
+void packet_chain_back_raw(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
 {
     PNDIS_BUFFER last = chain_last(Buffer);
     if (Packet->Private.Head != NULL)
@@ -248,7 +317,7 @@ NDISAPI VOID NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
     Packet->Private.ValidCounts = FALSE;
 }
 
-NDISAPI VOID NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
+void packet_unchain_front_raw(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
 {
     PNDIS_BUFFER b = Packet->Private.Head;
     *Buffer = b;
@@ -263,7 +332,7 @@ NDISAPI VOID NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
 
 /* Finds the last descriptor by walking from Head (decision 9): a driver that edited the chain
  * directly may have left Tail wrong. */
-NDISAPI VOID NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
+void packet_unchain_back_raw(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
 {
     PNDIS_BUFFER b = Packet->Private.Head;
     *Buffer = b;
@@ -285,8 +354,8 @@ NDISAPI VOID NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
 
 /* Counts are recomputed only when the cache is invalid, and only when some count is asked for:
  * a stale cache with ValidCounts TRUE is returned as it is, as in the WDK. */
-NDISAPI VOID NdisQueryPacket(PNDIS_PACKET Packet, PUINT PhysicalBufferCount, PUINT BufferCount,
-                             PNDIS_BUFFER *FirstBuffer, PUINT TotalPacketLength)
+void packet_query_raw(PNDIS_PACKET Packet, PUINT PhysicalBufferCount, PUINT BufferCount,
+                      PNDIS_BUFFER *FirstBuffer, PUINT TotalPacketLength)
 {
     if (FirstBuffer != NULL)
         *FirstBuffer = Packet->Private.Head;
@@ -312,10 +381,23 @@ NDISAPI VOID NdisQueryPacket(PNDIS_PACKET Packet, PUINT PhysicalBufferCount, PUI
         *TotalPacketLength = Packet->Private.TotalLength;
 }
 
+NDISAPI VOID NdisQueryPacket(PNDIS_PACKET Packet, PUINT PhysicalBufferCount, PUINT BufferCount,
+                             PNDIS_BUFFER *FirstBuffer, PUINT TotalPacketLength)
+{
+    if (VERIFYING())
+        verifier_packet_query(Packet, PhysicalBufferCount, BufferCount, FirstBuffer,
+                              TotalPacketLength, "NdisQueryPacket");
+    else
+        packet_query_raw(Packet, PhysicalBufferCount, BufferCount, FirstBuffer, TotalPacketLength);
+}
+
+/* The same as asking NdisQueryPacket for the length alone: the cache when valid. */
 NDISAPI VOID NdisQueryPacketLength(PNDIS_PACKET Packet, PUINT TotalPacketLength)
 {
-    if (!Packet->Private.ValidCounts)
-        NdisQueryPacket(Packet, NULL, NULL, NULL, TotalPacketLength);
+    if (VERIFYING())
+        verifier_packet_query(Packet, NULL, NULL, NULL, TotalPacketLength, "NdisQueryPacketLength");
+    else if (!Packet->Private.ValidCounts)
+        packet_query_raw(Packet, NULL, NULL, NULL, TotalPacketLength);
     else
         *TotalPacketLength = Packet->Private.TotalLength;
 }
@@ -334,12 +416,44 @@ NDISAPI VOID NdisReinitializePacket(PNDIS_PACKET Packet)
     Packet->Private.ValidCounts = FALSE;
 }
 
+NDISAPI VOID NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
+{
+    if (VERIFYING())
+        verifier_packet_chain(Packet, Buffer, true);
+    else
+        packet_chain_front_raw(Packet, Buffer);
+}
+
+NDISAPI VOID NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
+{
+    if (VERIFYING())
+        verifier_packet_chain(Packet, Buffer, false);
+    else
+        packet_chain_back_raw(Packet, Buffer);
+}
+
+NDISAPI VOID NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
+{
+    if (VERIFYING())
+        verifier_packet_unchain(Packet, Buffer, true);
+    else
+        packet_unchain_front_raw(Packet, Buffer);
+}
+
+NDISAPI VOID NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
+{
+    if (VERIFYING())
+        verifier_packet_unchain(Packet, Buffer, false);
+    else
+        packet_unchain_back_raw(Packet, Buffer);
+}
+
 /* ---- data copy ---- */
 
 /* Both sides are positioned with NdisCopyBuffer's boundary rule (mdl_seek); a mapping failure
  * (fault injection only) stops the copy with what was done so far. */
-static UINT packet_copy(PNDIS_PACKET Destination, UINT DestinationOffset, UINT BytesToCopy,
-                        PNDIS_PACKET Source, UINT SourceOffset, ULONG Priority)
+UINT packet_copy_raw(PNDIS_PACKET Destination, UINT DestinationOffset, UINT BytesToCopy,
+                     PNDIS_PACKET Source, UINT SourceOffset, ULONG Priority)
 {
     PMDL dst = Destination->Private.Head, src = Source->Private.Head;
     ULONG doff = DestinationOffset, soff = SourceOffset;
@@ -370,8 +484,12 @@ NDISAPI VOID NdisCopyFromPacketToPacket(PNDIS_PACKET Destination, UINT Destinati
                                         UINT BytesToCopy, PNDIS_PACKET Source, UINT SourceOffset,
                                         PUINT BytesCopied)
 {
-    *BytesCopied = packet_copy(Destination, DestinationOffset, BytesToCopy, Source, SourceOffset,
-                               NormalPagePriority);
+    *BytesCopied = VERIFYING()
+                       ? verifier_packet_copy(Destination, DestinationOffset, BytesToCopy, Source,
+                                              SourceOffset, NormalPagePriority,
+                                              "NdisCopyFromPacketToPacket")
+                       : packet_copy_raw(Destination, DestinationOffset, BytesToCopy, Source,
+                                         SourceOffset, NormalPagePriority);
 }
 
 NDISAPI VOID NdisCopyFromPacketToPacketSafe(PNDIS_PACKET Destination, UINT DestinationOffset,
@@ -379,8 +497,12 @@ NDISAPI VOID NdisCopyFromPacketToPacketSafe(PNDIS_PACKET Destination, UINT Desti
                                             UINT SourceOffset, PUINT BytesCopied,
                                             MM_PAGE_PRIORITY Priority)
 {
-    *BytesCopied = packet_copy(Destination, DestinationOffset, BytesToCopy, Source, SourceOffset,
-                               (ULONG)Priority);
+    *BytesCopied = VERIFYING()
+                       ? verifier_packet_copy(Destination, DestinationOffset, BytesToCopy, Source,
+                                              SourceOffset, (ULONG)Priority,
+                                              "NdisCopyFromPacketToPacketSafe")
+                       : packet_copy_raw(Destination, DestinationOffset, BytesToCopy, Source,
+                                         SourceOffset, (ULONG)Priority);
 }
 
 /* ---- intermediate drivers ---- */

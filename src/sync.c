@@ -6,6 +6,7 @@
 
 #include "irql.h"
 #include "ndis.h"
+#include "verifier.h"
 
 enum { SPIN_BEFORE_YIELD = 64 };
 
@@ -20,7 +21,7 @@ static inline void cpu_relax(void)
 
 /* Test-and-test-and-set: waiters spin on a plain read, which stays in their cache, and give the
  * CPU away now and then because a user-space lock holder can be preempted. */
-static void spin_acquire(PKSPIN_LOCK lock)
+void spin_acquire_raw(PKSPIN_LOCK lock)
 {
     while (__atomic_exchange_n(lock, (ULONG_PTR)1, __ATOMIC_ACQUIRE) != 0) {
         unsigned spins = 0;
@@ -34,29 +35,49 @@ static void spin_acquire(PKSPIN_LOCK lock)
     }
 }
 
-static void spin_release(PKSPIN_LOCK lock) { __atomic_store_n(lock, (ULONG_PTR)0, __ATOMIC_RELEASE); }
+void spin_release_raw(PKSPIN_LOCK lock) { __atomic_store_n(lock, (ULONG_PTR)0, __ATOMIC_RELEASE); }
 
 LIBNDIS_API VOID NTAPI KeInitializeSpinLock(PKSPIN_LOCK SpinLock)
 {
     __atomic_store_n(SpinLock, (ULONG_PTR)0, __ATOMIC_RELAXED);
 }
 
+/* In the checked mode the verifier takes and releases the lock itself, around its checks, so
+ * that it sees the thread's lock stack as the code does. */
 LIBNDIS_API KIRQL NTAPI KfAcquireSpinLock(PKSPIN_LOCK SpinLock)
 {
     KIRQL old = KfRaiseIrql(DISPATCH_LEVEL);
-    spin_acquire(SpinLock);
+    if (VERIFYING())
+        verifier_lock_acquire(SpinLock, VLOCK_KE, "KeAcquireSpinLock");
+    else
+        spin_acquire_raw(SpinLock);
     return old;
 }
 
 LIBNDIS_API VOID NTAPI KfReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
 {
-    spin_release(SpinLock);
+    if (VERIFYING())
+        verifier_lock_release(SpinLock, VLOCK_KE, "KeReleaseSpinLock");
+    else
+        spin_release_raw(SpinLock);
     KeLowerIrql(NewIrql);
 }
 
-LIBNDIS_API VOID NTAPI KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock) { spin_acquire(SpinLock); }
+LIBNDIS_API VOID NTAPI KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
+{
+    if (VERIFYING())
+        verifier_lock_acquire(SpinLock, VLOCK_KE_DPC, "KeAcquireSpinLockAtDpcLevel");
+    else
+        spin_acquire_raw(SpinLock);
+}
 
-LIBNDIS_API VOID NTAPI KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock) { spin_release(SpinLock); }
+LIBNDIS_API VOID NTAPI KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock)
+{
+    if (VERIFYING())
+        verifier_lock_release(SpinLock, VLOCK_KE_DPC, "KeReleaseSpinLockFromDpcLevel");
+    else
+        spin_release_raw(SpinLock);
+}
 
 NDISAPI VOID NdisAllocateSpinLock(PNDIS_SPIN_LOCK SpinLock)
 {
@@ -69,15 +90,36 @@ NDISAPI VOID NdisFreeSpinLock(PNDIS_SPIN_LOCK SpinLock) { (void)SpinLock; }
 /* OldIrql is written only once the lock is held: it belongs to the holder. */
 NDISAPI VOID NdisAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock)
 {
-    KIRQL old = KfAcquireSpinLock(&SpinLock->SpinLock);
+    KIRQL old = KfRaiseIrql(DISPATCH_LEVEL);
+    if (VERIFYING())
+        verifier_lock_acquire(&SpinLock->SpinLock, VLOCK_NDIS, "NdisAcquireSpinLock");
+    else
+        spin_acquire_raw(&SpinLock->SpinLock);
     SpinLock->OldIrql = old;
 }
 
 NDISAPI VOID NdisReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock)
 {
-    KfReleaseSpinLock(&SpinLock->SpinLock, SpinLock->OldIrql);
+    KIRQL old = SpinLock->OldIrql;
+    if (VERIFYING())
+        verifier_lock_release(&SpinLock->SpinLock, VLOCK_NDIS, "NdisReleaseSpinLock");
+    else
+        spin_release_raw(&SpinLock->SpinLock);
+    KeLowerIrql(old);
 }
 
-NDISAPI VOID NdisDprAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock) { spin_acquire(&SpinLock->SpinLock); }
+NDISAPI VOID NdisDprAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock)
+{
+    if (VERIFYING())
+        verifier_lock_acquire(&SpinLock->SpinLock, VLOCK_NDIS_DPR, "NdisDprAcquireSpinLock");
+    else
+        spin_acquire_raw(&SpinLock->SpinLock);
+}
 
-NDISAPI VOID NdisDprReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock) { spin_release(&SpinLock->SpinLock); }
+NDISAPI VOID NdisDprReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock)
+{
+    if (VERIFYING())
+        verifier_lock_release(&SpinLock->SpinLock, VLOCK_NDIS_DPR, "NdisDprReleaseSpinLock");
+    else
+        spin_release_raw(&SpinLock->SpinLock);
+}

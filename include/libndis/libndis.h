@@ -71,6 +71,58 @@ LIBNDIS_API BOOLEAN LibNdisQueryMemoryTag(_In_ ULONG Tag, _Out_ PLIBNDIS_TAG_USA
 LIBNDIS_API ULONG LibNdisEnumerateMemoryTags(_Out_writes_opt_(Capacity) PLIBNDIS_TAG_USAGE Array,
                                              _In_ ULONG Capacity);
 
+
+/* ---- the verifier: a run-time checked mode (decision 25; docs/verifier.md) ----
+ *
+ * Off by default. LIBNDIS_VERIFY=1 in the environment turns every rule on with its default
+ * policy; the variable also takes a comma-separated spec (the same text LibNdisVerifierConfigure
+ * takes):
+ *   1 | all          every rule, default policies          0 | none   everything off
+ *   RULE            turn one rule on (default policy)      -RULE      turn it off
+ *   RULE=report|abort|off                                  abort=default|none|all
+ *   fault=buffer+packet+memory+map|all                     fault_rate=P (0..1)
+ *   fault_after=N   fail every allocation after the first N allowed ones
+ *   fault_seed=N    fault_tag=ABCD (memory tag, as it reads in memory)   quarantine=N
+ *   backtrace=0|1
+ * Every report starts with "libndis verifier: RULE: " on stderr, unless a callback is
+ * installed. Objects made before the verifier was switched on are not tracked. */
+#define LIBNDIS_ENV_VERIFY "LIBNDIS_VERIFY"
+
+typedef struct _LIBNDIS_VERIFIER_REPORT {
+    const char *Rule;        /* stable upper-case name, e.g. "DOUBLE_FREE" */
+    const char *Text;        /* the whole report as printed, lines separated by '\n' */
+    const char *Function;    /* the NDIS call that found it, e.g. "NdisFreeBuffer" */
+    PVOID Object;            /* descriptor, packet, memory block or spin lock concerned */
+    NDIS_HANDLE Pool;        /* its pool, when it has one */
+    const char *CallFile;    /* the offending call, when the header macros could capture it */
+    int CallLine;
+    const char *AllocFile;   /* where the object was made, when known */
+    int AllocLine;
+    BOOLEAN Aborting;        /* the rule's policy is to abort after this report */
+} LIBNDIS_VERIFIER_REPORT, *PLIBNDIS_VERIFIER_REPORT;
+
+typedef VOID (*LIBNDIS_VERIFIER_CALLBACK)(_In_ const LIBNDIS_VERIFIER_REPORT *Report,
+                                          _In_opt_ PVOID Context);
+
+/* Applies a spec on top of the current configuration; NDIS_STATUS_SUCCESS, or
+ * NDIS_STATUS_INVALID_PARAMETER (nothing changed) for an item it does not understand. */
+LIBNDIS_API NDIS_STATUS LibNdisVerifierConfigure(_In_ const char *Spec);
+/* TRUE when any rule or fault injection is on. */
+LIBNDIS_API BOOLEAN LibNdisVerifierEnabled(void);
+/* NULL restores stderr. Reports are delivered from the thread that found them. */
+LIBNDIS_API VOID LibNdisVerifierSetCallback(_In_opt_ LIBNDIS_VERIFIER_CALLBACK Callback,
+                                            _In_opt_ PVOID Context);
+/* Reports made so far, of one rule or (NULL) of all: tests assert "no reports" in one call. */
+LIBNDIS_API ULONG LibNdisVerifierReportCount(_In_opt_ const char *Rule);
+/* Zeroes the report and fault counters. */
+LIBNDIS_API VOID LibNdisVerifierResetCounts(void);
+/* Reports every tracked object still out (rule LEAK) now, as at process exit; returns how many. */
+LIBNDIS_API ULONG LibNdisVerifierCheckLeaks(void);
+/* Restricts fault injection to one pool (buffer or packet); NULL lifts the restriction. */
+LIBNDIS_API VOID LibNdisVerifierFaultPool(_In_opt_ NDIS_HANDLE PoolHandle);
+/* Failures injected so far. */
+LIBNDIS_API ULONG LibNdisVerifierFaultsInjected(void);
+
 #ifdef __cplusplus
 }
 #endif

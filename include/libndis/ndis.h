@@ -517,6 +517,43 @@ NDISAPI VOID NdisReleaseSpinLock(_Inout_ PNDIS_SPIN_LOCK SpinLock);
 NDISAPI VOID NdisDprAcquireSpinLock(_Inout_ PNDIS_SPIN_LOCK SpinLock);
 NDISAPI VOID NdisDprReleaseSpinLock(_Inout_ PNDIS_SPIN_LOCK SpinLock);
 
+/* ---- checked-mode call sites (see wdm.h) ---- */
+#if !defined(LIBNDIS_NO_CALL_SITES) && !defined(LIBNDIS_BUILDING)
+#define NdisAllocateBufferPool(...) (__LIBNDIS_AT(), NdisAllocateBufferPool(__VA_ARGS__))
+#define NdisFreeBufferPool(...) (__LIBNDIS_AT(), NdisFreeBufferPool(__VA_ARGS__))
+#define NdisAllocateBuffer(...) (__LIBNDIS_AT(), NdisAllocateBuffer(__VA_ARGS__))
+#define NdisCopyBuffer(...) (__LIBNDIS_AT(), NdisCopyBuffer(__VA_ARGS__))
+#define NdisFreeBuffer(...) (__LIBNDIS_AT(), NdisFreeBuffer(__VA_ARGS__))
+#define NdisAdjustBufferLength(...) (__LIBNDIS_AT(), NdisAdjustBufferLength(__VA_ARGS__))
+#define NdisAllocatePacketPool(...) (__LIBNDIS_AT(), NdisAllocatePacketPool(__VA_ARGS__))
+#define NdisAllocatePacketPoolEx(...) (__LIBNDIS_AT(), NdisAllocatePacketPoolEx(__VA_ARGS__))
+#define NdisFreePacketPool(...) (__LIBNDIS_AT(), NdisFreePacketPool(__VA_ARGS__))
+#define NdisAllocatePacket(...) (__LIBNDIS_AT(), NdisAllocatePacket(__VA_ARGS__))
+#define NdisDprAllocatePacket(...) (__LIBNDIS_AT(), NdisDprAllocatePacket(__VA_ARGS__))
+#define NdisDprAllocatePacketNonInterlocked(...) \
+    (__LIBNDIS_AT(), NdisDprAllocatePacketNonInterlocked(__VA_ARGS__))
+#define NdisFreePacket(...) (__LIBNDIS_AT(), NdisFreePacket(__VA_ARGS__))
+#define NdisDprFreePacket(...) (__LIBNDIS_AT(), NdisDprFreePacket(__VA_ARGS__))
+#define NdisDprFreePacketNonInterlocked(...) \
+    (__LIBNDIS_AT(), NdisDprFreePacketNonInterlocked(__VA_ARGS__))
+#define NdisChainBufferAtFront(...) (__LIBNDIS_AT(), NdisChainBufferAtFront(__VA_ARGS__))
+#define NdisChainBufferAtBack(...) (__LIBNDIS_AT(), NdisChainBufferAtBack(__VA_ARGS__))
+#define NdisUnchainBufferAtFront(...) (__LIBNDIS_AT(), NdisUnchainBufferAtFront(__VA_ARGS__))
+#define NdisUnchainBufferAtBack(...) (__LIBNDIS_AT(), NdisUnchainBufferAtBack(__VA_ARGS__))
+#define NdisQueryPacket(...) (__LIBNDIS_AT(), NdisQueryPacket(__VA_ARGS__))
+#define NdisQueryPacketLength(...) (__LIBNDIS_AT(), NdisQueryPacketLength(__VA_ARGS__))
+#define NdisCopyFromPacketToPacket(...) (__LIBNDIS_AT(), NdisCopyFromPacketToPacket(__VA_ARGS__))
+#define NdisCopyFromPacketToPacketSafe(...) \
+    (__LIBNDIS_AT(), NdisCopyFromPacketToPacketSafe(__VA_ARGS__))
+#define NdisAllocateMemoryWithTag(...) (__LIBNDIS_AT(), NdisAllocateMemoryWithTag(__VA_ARGS__))
+#define NdisAllocateMemory(...) (__LIBNDIS_AT(), NdisAllocateMemory(__VA_ARGS__))
+#define NdisFreeMemory(...) (__LIBNDIS_AT(), NdisFreeMemory(__VA_ARGS__))
+#define NdisAcquireSpinLock(...) (__LIBNDIS_AT(), NdisAcquireSpinLock(__VA_ARGS__))
+#define NdisReleaseSpinLock(...) (__LIBNDIS_AT(), NdisReleaseSpinLock(__VA_ARGS__))
+#define NdisDprAcquireSpinLock(...) (__LIBNDIS_AT(), NdisDprAcquireSpinLock(__VA_ARGS__))
+#define NdisDprReleaseSpinLock(...) (__LIBNDIS_AT(), NdisDprReleaseSpinLock(__VA_ARGS__))
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -162,6 +162,26 @@ LIBNDIS_API PVOID NTAPI MmGetSystemAddressForMdlSafe(_Inout_ PMDL Mdl,
                                                      _In_ ULONG Priority);
 LIBNDIS_API PVOID NTAPI MmGetSystemAddressForMdl(_Inout_ PMDL Mdl);
 
+/* ---- checked-mode call sites (docs/verifier.md) ----
+ * While the verifier is on, each call below first records its __FILE__ and __LINE__ for the
+ * reports; while it is off this costs a load and a predictable branch. Define
+ * LIBNDIS_NO_CALL_SITES before including to call the functions directly (for instance in code
+ * that declares these functions itself). */
+extern LIBNDIS_API unsigned char __libndis_verifying;
+LIBNDIS_API void __libndis_set_site(const char *file, int line);
+#define __LIBNDIS_AT() \
+    (__builtin_expect(__libndis_verifying, 0) ? __libndis_set_site(__FILE__, __LINE__) : (void)0)
+#if !defined(LIBNDIS_NO_CALL_SITES) && !defined(LIBNDIS_BUILDING)
+#define IoAllocateMdl(...) (__LIBNDIS_AT(), IoAllocateMdl(__VA_ARGS__))
+#define IoFreeMdl(...) (__LIBNDIS_AT(), IoFreeMdl(__VA_ARGS__))
+#define MmGetSystemAddressForMdlSafe(...) (__LIBNDIS_AT(), MmGetSystemAddressForMdlSafe(__VA_ARGS__))
+#define KfAcquireSpinLock(...) (__LIBNDIS_AT(), KfAcquireSpinLock(__VA_ARGS__))
+#define KfReleaseSpinLock(...) (__LIBNDIS_AT(), KfReleaseSpinLock(__VA_ARGS__))
+#define KeAcquireSpinLockAtDpcLevel(...) (__LIBNDIS_AT(), KeAcquireSpinLockAtDpcLevel(__VA_ARGS__))
+#define KeReleaseSpinLockFromDpcLevel(...) \
+    (__LIBNDIS_AT(), KeReleaseSpinLockFromDpcLevel(__VA_ARGS__))
+#endif
+
 /* ---- memory helpers (Rtl*) ---- */
 #define RtlCopyMemory(Destination, Source, Length) memcpy((Destination), (Source), (Length))
 #define RtlMoveMemory(Destination, Source, Length) memmove((Destination), (Source), (Length))
