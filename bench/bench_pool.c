@@ -29,14 +29,25 @@
 
 /* ---- back-ends ---- */
 
-enum backend { BE_LIBNDIS, BE_FLOOR, BE_FLOOR_CACHE, BE_MALLOC, BE_COUNT };
+/* libndis+verify is the product with its checked mode on (LIBNDIS_VERIFY=all): the same calls,
+ * the verifier switched on around its own slices only (outside the timers). */
+enum backend { BE_LIBNDIS, BE_FLOOR, BE_FLOOR_CACHE, BE_MALLOC, BE_LIBNDIS_VERIFY, BE_COUNT };
 
 static const char *const be_name[BE_COUNT] = {
     [BE_LIBNDIS] = "libndis",
     [BE_FLOOR] = "floor",
     [BE_FLOOR_CACHE] = "floor-cache",
     [BE_MALLOC] = "malloc",
+    [BE_LIBNDIS_VERIFY] = "libndis+verify",
 };
+
+#define BE_IS_LIBNDIS(be) ((be) == BE_LIBNDIS || (be) == BE_LIBNDIS_VERIFY)
+
+static void be_verifier(enum backend be, int on)
+{
+    if (be == BE_LIBNDIS_VERIFY)
+        LibNdisVerifierConfigure(on ? "all,abort=none,backtrace=0" : "none");
+}
 
 static void *be_pool[BE_COUNT];     /* buffer pools */
 static void *be_pkt_pool[BE_COUNT]; /* packet pools (W4) */
@@ -60,6 +71,7 @@ BENCH_INLINE void be_allocate(enum backend be, NDIS_STATUS *st, PNDIS_BUFFER *b,
 {
     switch (be) {
     case BE_LIBNDIS:
+    case BE_LIBNDIS_VERIFY:
         NdisAllocateBuffer(st, b, pool, va, len);
         break;
     case BE_FLOOR:
@@ -79,6 +91,7 @@ BENCH_INLINE void be_copy(enum backend be, NDIS_STATUS *st, PNDIS_BUFFER *b, voi
 {
     switch (be) {
     case BE_LIBNDIS:
+    case BE_LIBNDIS_VERIFY:
         NdisCopyBuffer(st, b, pool, src, off, len);
         break;
     case BE_FLOOR:
@@ -97,6 +110,7 @@ BENCH_INLINE void be_free(enum backend be, PNDIS_BUFFER b)
 {
     switch (be) {
     case BE_LIBNDIS:
+    case BE_LIBNDIS_VERIFY:
         NdisFreeBuffer(b);
         break;
     case BE_FLOOR:
@@ -115,6 +129,7 @@ BENCH_INLINE void be_pkt_allocate(enum backend be, NDIS_STATUS *st, PNDIS_PACKET
 {
     switch (be) {
     case BE_LIBNDIS:
+    case BE_LIBNDIS_VERIFY:
         NdisAllocatePacket(st, p, pool);
         break;
     case BE_FLOOR:
@@ -133,6 +148,7 @@ BENCH_INLINE void be_pkt_free(enum backend be, PNDIS_PACKET p)
 {
     switch (be) {
     case BE_LIBNDIS:
+    case BE_LIBNDIS_VERIFY:
         NdisFreePacket(p);
         break;
     case BE_FLOOR:
@@ -149,7 +165,7 @@ BENCH_INLINE void be_pkt_free(enum backend be, PNDIS_PACKET p)
 
 BENCH_INLINE void be_chain_back(enum backend be, PNDIS_PACKET p, PNDIS_BUFFER b)
 {
-    if (be == BE_LIBNDIS)
+    if (BE_IS_LIBNDIS(be))
         NdisChainBufferAtBack(p, b);
     else
         floor_chain_at_back(p, b);
@@ -157,7 +173,7 @@ BENCH_INLINE void be_chain_back(enum backend be, PNDIS_PACKET p, PNDIS_BUFFER b)
 
 BENCH_INLINE void be_unchain_front(enum backend be, PNDIS_PACKET p, PNDIS_BUFFER *b)
 {
-    if (be == BE_LIBNDIS)
+    if (BE_IS_LIBNDIS(be))
         NdisUnchainBufferAtFront(p, b);
     else
         floor_unchain_at_front(p, b);
@@ -177,6 +193,7 @@ static int be_setup_buffers(enum backend be)
     NDIS_STATUS st;
     switch (be) {
     case BE_LIBNDIS:
+    case BE_LIBNDIS_VERIFY:
         /* A NULL handle here would be the default pool: still the product, still measured. */
         NdisAllocateBufferPool(&st, &be_pool[be], 1024);
         return st == NDIS_STATUS_SUCCESS;
@@ -191,7 +208,7 @@ static int be_setup_buffers(enum backend be)
 
 static int be_setup_packets(enum backend be)
 {
-    if (be == BE_LIBNDIS) {
+    if (BE_IS_LIBNDIS(be)) {
         NDIS_STATUS st;
         NdisAllocatePacketPool(&st, &be_pkt_pool[be], W4_POOL_PACKETS, W4_PROTOCOL_RESERVED);
         if (st != NDIS_STATUS_SUCCESS || be_pkt_pool[be] == NULL)
@@ -219,6 +236,7 @@ static void be_teardown(enum backend be)
 {
     switch (be) {
     case BE_LIBNDIS:
+    case BE_LIBNDIS_VERIFY:
         NdisFreeBufferPool(be_pool[be]);
         NdisFreePacketPool(be_pkt_pool[be]);
         break;
@@ -352,6 +370,7 @@ BENCH_INSTANTIATE(libndis, BE_LIBNDIS)
 BENCH_INSTANTIATE(floor, BE_FLOOR)
 BENCH_INSTANTIATE(floor_cache, BE_FLOOR_CACHE)
 BENCH_INSTANTIATE(malloc, BE_MALLOC)
+BENCH_INSTANTIATE(libndis_verify, BE_LIBNDIS_VERIFY)
 
 /* Called once per repetition, never per operation. */
 static void (*const w1_fn[BE_COUNT])(size_t) = {
@@ -359,18 +378,21 @@ static void (*const w1_fn[BE_COUNT])(size_t) = {
     [BE_FLOOR] = w1_floor,
     [BE_FLOOR_CACHE] = w1_floor_cache,
     [BE_MALLOC] = w1_malloc,
+    [BE_LIBNDIS_VERIFY] = w1_libndis_verify,
 };
 static void (*const w3_fn[BE_COUNT])(size_t, PMDL, size_t) = {
     [BE_LIBNDIS] = w3_libndis,
     [BE_FLOOR] = w3_floor,
     [BE_FLOOR_CACHE] = w3_floor_cache,
     [BE_MALLOC] = w3_malloc,
+    [BE_LIBNDIS_VERIFY] = w3_libndis_verify,
 };
 static void (*const w4_fn[BE_COUNT])(size_t, const struct w4_part *, int) = {
     [BE_LIBNDIS] = w4_libndis,
     [BE_FLOOR] = w4_floor,
     [BE_FLOOR_CACHE] = w4_floor_cache,
     [BE_MALLOC] = w4_malloc,
+    [BE_LIBNDIS_VERIFY] = w4_libndis_verify,
 };
 
 /* ---- seeded inputs ---- */
@@ -581,7 +603,7 @@ static const char *verify_w4_packets(enum backend be)
     NDIS_STATUS st;
     PNDIS_PACKET p, q;
     const char *err;
-    if (be == BE_LIBNDIS && NdisPacketSize(W4_PROTOCOL_RESERVED) != w4_packet_size())
+    if (BE_IS_LIBNDIS(be) && NdisPacketSize(W4_PROTOCOL_RESERVED) != w4_packet_size())
         return "W4: NdisPacketSize(16) is not the contract's size";
     be_pkt_allocate(be, &st, &p, ppool);
     if (st != NDIS_STATUS_SUCCESS || p == NULL)
@@ -613,7 +635,7 @@ static const char *verify_w4_packets(enum backend be)
         if (st != NDIS_STATUS_FAILURE || p != NULL)
             return "W4: a NULL or buffer-pool handle did not give FAILURE and *Packet NULL";
     }
-    if (be == BE_LIBNDIS && NdisPacketPoolUsage(ppool) != 0)
+    if (BE_IS_LIBNDIS(be) && NdisPacketPoolUsage(ppool) != 0)
         return "W4: NdisPacketPoolUsage is not 0 with every packet freed";
     return NULL;
 }
@@ -675,7 +697,7 @@ static const char *verify_w4_cycle(enum backend be, int ki)
         if ((err = check_chained(p, bufs, j + 1)) != NULL)
             return err;
     }
-    if (be == BE_LIBNDIS && (err = check_query(p, ki, bufs[0])) != NULL)
+    if (BE_IS_LIBNDIS(be) && (err = check_query(p, ki, bufs[0])) != NULL)
         return err;
     for (int j = 0; j < k; j++) {
         be_unchain_front(be, p, &b);
@@ -717,7 +739,7 @@ static const char *verify_w4_cycle(enum backend be, int ki)
     if (bufs[0]->Next != bufs[1] || bufs[1]->Next != NULL)
         return "W4: freeing a packet changed the chain of buffers chained to it";
     be_free_chain(be, bufs[0]);
-    if (be == BE_LIBNDIS && NdisPacketPoolUsage(ppool) != 0)
+    if (BE_IS_LIBNDIS(be) && NdisPacketPoolUsage(ppool) != 0)
         return "W4: NdisPacketPoolUsage is not 0 with every packet freed";
     return NULL;
 }
@@ -966,9 +988,12 @@ static int child_measure(const struct opts *o, FILE *out)
             for (int j = 0; j < g_nrows; j++) {
                 int i = (j + sl + rep) % g_nrows;
                 size_t n = slice_ops(o, g_rows[i].wl);
+                be_verifier(g_rows[i].be, 1);
                 double t0 = now_ns();
                 run_row(i, n);
-                slice_ns[i * o->slices + sl] = (now_ns() - t0) / (double)n;
+                double t1 = now_ns();
+                be_verifier(g_rows[i].be, 0);
+                slice_ns[i * o->slices + sl] = (t1 - t0) / (double)n;
             }
         for (int i = 0; i < g_nrows; i++)
             fprintf(out, "R %d %.4f\n", i, median_of(&slice_ns[i * o->slices], o->slices));
@@ -984,7 +1009,7 @@ static int child_teardown(const struct opts *o)
             continue;
         for (int ki = 0; ki < N_KS; ki++)
             be_free_chain(be, g_src[be][ki]);
-        if (be == BE_LIBNDIS) {
+        if (BE_IS_LIBNDIS(be)) {
             /* Every descriptor and packet the timed loops took must be back: nothing leaked. */
             LIBNDIS_POOL_INFO info;
             if (LibNdisQueryBufferPool(be_pool[be], &info) != NDIS_STATUS_SUCCESS ||
@@ -1006,8 +1031,11 @@ static int child_run(const struct opts *o, FILE *out)
     make_inputs(o->seed);
     if ((rc = child_setup(o)) != 0 || (rc = child_verify()) != 0)
         return rc;
-    for (int i = 0; i < g_nrows; i++)
+    for (int i = 0; i < g_nrows; i++) {
+        be_verifier(g_rows[i].be, 1);
         run_row(i, o->warmup[g_rows[i].wl]);
+        be_verifier(g_rows[i].be, 0);
+    }
     if ((rc = child_measure(o, out)) != 0 || (rc = child_teardown(o)) != 0)
         return rc;
     fflush(out);
@@ -1266,6 +1294,20 @@ static void print_table(const struct opts *o, const struct host *h)
                what, limit, s->ratio, s->ratio_min, s->ratio_max,
                s->ratio <= limit ? "MET" : "NOT MET",
                ratio_unstable(s) ? ", UNSTABLE (see below)" : "");
+    }
+    /* The checked mode's cost: each libndis+verify row against the libndis row of the same run
+     * (both medians of the same interleaved slices). */
+    for (int i = 0; i < g_nrows; i++) {
+        const struct row *r = &g_rows[i];
+        if (r->be != BE_LIBNDIS_VERIFY)
+            continue;
+        for (int j = 0; j < g_nrows; j++) {
+            const struct row *q = &g_rows[j];
+            if (q->be == BE_LIBNDIS && q->wl == r->wl && q->ki == r->ki && g_stats[j].median > 0)
+                printf("verifier on: %s k=%d costs %.2fx libndis (%.2f vs %.2f ns/op)\n",
+                       wl_name[r->wl], row_k(r), g_stats[i].median / g_stats[j].median,
+                       g_stats[i].median, g_stats[j].median);
+        }
     }
     for (int i = 0; i < g_nrows; i++)
         if (ratio_unstable(&g_stats[i])) {

@@ -241,6 +241,8 @@ LIBNDIS_API NDIS_STATUS LibNdisQueryBufferPool(NDIS_HANDLE PoolHandle, PLIBNDIS_
         return NDIS_STATUS_FAILURE;
     struct pool_stats s;
     pool_stats(p, &s);
+    if (VERIFYING())
+        s.in_use -= verifier_quarantined(p);
     Info->DeclaredDescriptors = s.declared;
     Info->StorageDescriptors = s.created;
     Info->InUse = s.in_use;

@@ -165,6 +165,8 @@ NDISAPI UINT NdisPacketPoolUsage(NDIS_HANDLE PoolHandle)
         return 0;
     struct pool_stats s;
     pool_stats(p, &s);
+    if (VERIFYING())
+        s.in_use -= verifier_quarantined(p);
     return s.in_use;
 }
 
@@ -453,7 +455,7 @@ NDISAPI VOID NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
 /* Both sides are positioned with NdisCopyBuffer's boundary rule (mdl_seek); a mapping failure
  * (fault injection only) stops the copy with what was done so far. */
 UINT packet_copy_raw(PNDIS_PACKET Destination, UINT DestinationOffset, UINT BytesToCopy,
-                     PNDIS_PACKET Source, UINT SourceOffset, ULONG Priority)
+                     PNDIS_PACKET Source, UINT SourceOffset, bool safe, ULONG Priority)
 {
     PMDL dst = Destination->Private.Head, src = Source->Private.Head;
     ULONG doff = DestinationOffset, soff = SourceOffset;
@@ -461,8 +463,10 @@ UINT packet_copy_raw(PNDIS_PACKET Destination, UINT DestinationOffset, UINT Byte
     mdl_seek(&src, &soff);
     UINT done = 0;
     while (done < BytesToCopy && dst != NULL && src != NULL) {
-        PCHAR dva = MmGetSystemAddressForMdlSafe(dst, Priority);
-        PCHAR sva = MmGetSystemAddressForMdlSafe(src, Priority);
+        /* Only the Safe form maps in a way that may fail (fault injection); the plain one is
+         * the kernel's MmGetSystemAddressForMdl, which never returns NULL. */
+        PCHAR dva = safe ? MmGetSystemAddressForMdlSafe(dst, Priority) : mdl_map_raw(dst);
+        PCHAR sva = safe ? MmGetSystemAddressForMdlSafe(src, Priority) : mdl_map_raw(src);
         if (dva == NULL || sva == NULL)
             break;
         ULONG n = BytesToCopy - done;
@@ -486,10 +490,10 @@ NDISAPI VOID NdisCopyFromPacketToPacket(PNDIS_PACKET Destination, UINT Destinati
 {
     *BytesCopied = VERIFYING()
                        ? verifier_packet_copy(Destination, DestinationOffset, BytesToCopy, Source,
-                                              SourceOffset, NormalPagePriority,
+                                              SourceOffset, false, NormalPagePriority,
                                               "NdisCopyFromPacketToPacket")
                        : packet_copy_raw(Destination, DestinationOffset, BytesToCopy, Source,
-                                         SourceOffset, NormalPagePriority);
+                                         SourceOffset, false, NormalPagePriority);
 }
 
 NDISAPI VOID NdisCopyFromPacketToPacketSafe(PNDIS_PACKET Destination, UINT DestinationOffset,
@@ -499,10 +503,10 @@ NDISAPI VOID NdisCopyFromPacketToPacketSafe(PNDIS_PACKET Destination, UINT Desti
 {
     *BytesCopied = VERIFYING()
                        ? verifier_packet_copy(Destination, DestinationOffset, BytesToCopy, Source,
-                                              SourceOffset, (ULONG)Priority,
+                                              SourceOffset, true, (ULONG)Priority,
                                               "NdisCopyFromPacketToPacketSafe")
                        : packet_copy_raw(Destination, DestinationOffset, BytesToCopy, Source,
-                                         SourceOffset, (ULONG)Priority);
+                                         SourceOffset, true, (ULONG)Priority);
 }
 
 /* ---- intermediate drivers ---- */

@@ -383,7 +383,7 @@ void pool_put_slow(struct pool *p, void *obj)
 bool pool_retire(struct pool *p)
 {
     pthread_mutex_lock(&p->lock);
-    p->retired = true;
+    __atomic_store_n(&p->retired, true, __ATOMIC_RELEASE);
     caches_stop_locked(p); /* `steal` stays raised: every later put goes to the depot */
     caches_drain_locked(p);
     bool release = p->depot_count == p->created;
@@ -411,13 +411,8 @@ void pool_stats(struct pool *p, struct pool_stats *out)
     pthread_mutex_unlock(&p->lock);
 }
 
-bool pool_is_retired(struct pool *p)
-{
-    pthread_mutex_lock(&p->lock);
-    bool retired = p->retired;
-    pthread_mutex_unlock(&p->lock);
-    return retired;
-}
+/* Read without the lock: a flag that only ever goes from false to true. */
+bool pool_is_retired(struct pool *p) { return __atomic_load_n(&p->retired, __ATOMIC_ACQUIRE); }
 
 bool pool_set_limit(struct pool *p, uint32_t limit)
 {

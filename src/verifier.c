@@ -16,6 +16,7 @@
 #include "verifier.h"
 
 LIBNDIS_API unsigned char __libndis_verifying;
+unsigned char verifier_on;
 
 /* ---- rules ---- */
 
@@ -275,6 +276,13 @@ struct rec {
 #define TOMB ((struct rec *)1)
 static struct rec **table;
 static size_t table_cap, table_used;
+static struct rec *rec_spare; /* freed records, linked through their first word, for reuse */
+
+static void rec_free(struct rec *r)
+{
+    *(struct rec **)r = rec_spare;
+    rec_spare = r;
+}
 
 static size_t slot_of(const void *obj)
 {
@@ -338,13 +346,17 @@ static struct rec *rec_add(const void *obj, enum kind kind, struct pool *pool, s
     struct rec *stale = rec_find(obj);
     if (stale != NULL) {
         rec_remove(stale);
-        free(stale);
+        rec_free(stale);
     }
     if ((table_used + 1) * 2 > table_cap && !table_grow())
         return NULL;
-    struct rec *r = calloc(1, sizeof(*r));
-    if (r == NULL)
+    struct rec *r = rec_spare;
+    if (r != NULL) {
+        rec_spare = *(struct rec **)r;
+        memset(r, 0, sizeof(*r));
+    } else if ((r = calloc(1, sizeof(*r))) == NULL) {
         return NULL;
+    }
     r->obj = obj;
     r->kind = (uint8_t)kind;
     r->pool = pool;
@@ -372,15 +384,16 @@ static bool poison_intact(const void *p, size_t n, unsigned char pattern)
     return true;
 }
 
-/* Gives a quarantined object back for good, reporting a write into it since its free. */
-static void quarantine_release(struct rec *r)
+/* Gives a quarantined object back for good, reporting a write into it since its free; the
+ * report names the call that made room in the quarantine. */
+static void quarantine_release(struct rec *r, const char *function, struct site s)
 {
     void *obj = (void *)r->obj;
     /* `length` is the bytes poisoned at free: descriptor storage, packet or memory block */
     if (!poison_intact(obj, r->length, POISON_FREED)) {
-        struct report *rep = report_new(R_USE_AFTER_FREE, "(quarantine)", obj, r->pool,
-                                        (struct site){0},
-                                        "%s written after it was freed",
+        struct report *rep = report_new(R_USE_AFTER_FREE, function, obj, r->pool, s,
+                                        "%s written after it was freed (found when it left the "
+                                        "quarantine)",
                                         r->kind == K_BUFFER   ? "descriptor"
                                         : r->kind == K_PACKET ? "packet"
                                                               : "memory block");
@@ -396,19 +409,19 @@ static void quarantine_release(struct rec *r)
     else
         mem_free_raw(obj);
     rec_remove(r);
-    free(r);
+    rec_free(r);
 }
 
-static void quarantine_push(struct rec *r)
+static void quarantine_push(struct rec *r, const char *function, struct site s)
 {
     if (cfg.quarantine == 0) {
-        quarantine_release(r);
+        quarantine_release(r, function, s);
         return;
     }
     if (q_cap < cfg.quarantine) {
         struct rec **q = calloc(cfg.quarantine, sizeof(*q));
         if (q == NULL) {
-            quarantine_release(r);
+            quarantine_release(r, function, s);
             return;
         }
         for (size_t i = 0; i < q_len; i++)
@@ -419,7 +432,7 @@ static void quarantine_push(struct rec *r)
         q_head = 0;
     }
     while (q_len >= cfg.quarantine) {
-        quarantine_release(quarantine[q_head]);
+        quarantine_release(quarantine[q_head], function, s);
         q_head = (q_head + 1) % q_cap;
         q_len--;
     }
@@ -428,17 +441,50 @@ static void quarantine_push(struct rec *r)
 }
 
 /* Releases what the quarantine holds of one pool (all of it for NULL). */
-static void quarantine_drain(const struct pool *pool)
+static void quarantine_drain(const struct pool *pool, const char *function, struct site s)
 {
     size_t kept = 0;
     for (size_t i = 0; i < q_len; i++) {
         struct rec *r = quarantine[(q_head + i) % q_cap];
         if (pool == NULL || r->pool == pool)
-            quarantine_release(r);
+            quarantine_release(r, function, s);
         else
             quarantine[(q_head + kept++) % q_cap] = r;
     }
     q_len = kept;
+}
+
+static unsigned quarantined_in_locked(const struct pool *pool)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < q_len; i++)
+        n += quarantine[(q_head + i) % q_cap]->pool == pool;
+    return n;
+}
+
+/* For the pool, an object the verifier holds in quarantine is back: usage queries must not
+ * tell a driver otherwise. */
+unsigned verifier_quarantined(struct pool *pool)
+{
+    pthread_mutex_lock(&vlock);
+    unsigned n = quarantined_in_locked(pool);
+    pthread_mutex_unlock(&vlock);
+    return n;
+}
+
+/* A bounded pool that ran dry while the quarantine holds some of its objects gets them back, so
+ * that correct code sized to its need behaves as without the verifier. True if any came back. */
+static bool quarantine_give_back(struct pool *pool, const char *function, struct site s)
+{
+    if (pool == NULL)
+        return false;
+    pthread_mutex_lock(&vlock);
+    bool any = quarantined_in_locked(pool) != 0;
+    if (any)
+        quarantine_drain(pool, function, s);
+    pthread_mutex_unlock(&vlock);
+    reports_flush();
+    return any;
 }
 
 /* ---- fault injection (lock held) ---- */
@@ -649,7 +695,8 @@ void verifier_buffer_pool_free(NDIS_HANDLE PoolHandle)
     struct pool *p = buffer_pool_of(PoolHandle);
     if (p != NULL && PoolHandle != NULL) {
         pthread_mutex_lock(&vlock);
-        quarantine_drain(p); /* freed descriptors are back, as far as the pool is concerned */
+        /* freed descriptors are back, as far as the pool is concerned */
+        quarantine_drain(p, "NdisFreeBufferPool", s);
         report_pool_in_use(p, K_BUFFER, "NdisFreeBufferPool", s);
         pthread_mutex_unlock(&vlock);
     }
@@ -686,6 +733,8 @@ void verifier_buffer_allocate(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HA
         return;
     }
     buffer_allocate_raw(Status, Buffer, p, va, len);
+    if (Buffer != NULL && *Buffer == NULL && quarantine_give_back(p, "NdisAllocateBuffer", s))
+        buffer_allocate_raw(Status, Buffer, p, va, len);
     if (Buffer != NULL && *Buffer != NULL) {
         pthread_mutex_lock(&vlock);
         track_descriptors(*Buffer, p, s);
@@ -715,6 +764,8 @@ void verifier_buffer_copy(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HANDLE
         return;
     }
     buffer_copy_raw(Status, Buffer, p, src, off, len);
+    if (Buffer != NULL && *Buffer == NULL && quarantine_give_back(p, "NdisCopyBuffer", s))
+        buffer_copy_raw(Status, Buffer, p, src, off, len);
     if (Buffer != NULL && *Buffer != NULL) {
         pthread_mutex_lock(&vlock);
         track_descriptors(*Buffer, p, s);
@@ -803,7 +854,7 @@ void verifier_buffer_free(PNDIS_BUFFER m, const char *function)
     r->length = (ULONG)mdl_storage_bytes(m);
     memset(m, POISON_FREED, r->length);
     mdl_set_state(m, MDL_STATE_QUARANTINED);
-    quarantine_push(r);
+    quarantine_push(r, function, s);
     pthread_mutex_unlock(&vlock);
     reports_flush();
 }
@@ -859,7 +910,7 @@ void verifier_packet_pool_free(NDIS_HANDLE PoolHandle)
     struct pool *p = packet_pool_of(PoolHandle);
     if (p != NULL) {
         pthread_mutex_lock(&vlock);
-        quarantine_drain(p);
+        quarantine_drain(p, "NdisFreePacketPool", s);
         report_pool_in_use(p, K_PACKET, "NdisFreePacketPool", s);
         pthread_mutex_unlock(&vlock);
     }
@@ -888,6 +939,8 @@ void verifier_packet_allocate(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HA
         return;
     }
     packet_allocate_raw(Status, Packet, PoolHandle);
+    if (Packet != NULL && *Packet == NULL && quarantine_give_back(p, function, s))
+        packet_allocate_raw(Status, Packet, PoolHandle);
     if (Packet != NULL && *Packet != NULL) {
         pthread_mutex_lock(&vlock);
         struct rec *r = rec_add(*Packet, K_PACKET, p, s);
@@ -950,7 +1003,7 @@ void verifier_packet_free(PNDIS_PACKET Packet, const char *function, bool dpr)
     r->length = (ULONG)packet_size_of(Packet);
     memset(Packet, POISON_FREED, r->length);
     packet_set_state(Packet, PACKET_STATE_QUARANTINED);
-    quarantine_push(r);
+    quarantine_push(r, function, s);
     pthread_mutex_unlock(&vlock);
     reports_flush();
 }
@@ -1056,7 +1109,7 @@ void verifier_packet_query(PNDIS_PACKET Packet, PUINT Phys, PUINT Count, PNDIS_B
 }
 
 UINT verifier_packet_copy(PNDIS_PACKET Dst, UINT DstOff, UINT N, PNDIS_PACKET Src, UINT SrcOff,
-                          ULONG Priority, const char *function)
+                          bool safe, ULONG Priority, const char *function)
 {
     struct site s = site_take();
     check_irql(function, DISPATCH_LEVEL, s, Dst);
@@ -1067,7 +1120,7 @@ UINT verifier_packet_copy(PNDIS_PACKET Dst, UINT DstOff, UINT N, PNDIS_PACKET Sr
                   chain_has_freed(Src->Private.Head, function, s);
     pthread_mutex_unlock(&vlock);
     reports_flush();
-    return refuse ? 0 : packet_copy_raw(Dst, DstOff, N, Src, SrcOff, Priority);
+    return refuse ? 0 : packet_copy_raw(Dst, DstOff, N, Src, SrcOff, safe, Priority);
 }
 
 /* ---- memory ---- */
@@ -1156,7 +1209,7 @@ void verifier_memory_free(PVOID VirtualAddress, UINT Length, UINT Flags)
     r->freed = s;
     mem_mark_dead(VirtualAddress);
     memset(VirtualAddress, POISON_FREED, r->length);
-    quarantine_push(r);
+    quarantine_push(r, "NdisFreeMemory", s);
     pthread_mutex_unlock(&vlock);
     reports_flush();
 }
@@ -1249,7 +1302,7 @@ static unsigned leaks_report(void)
 
 static void verifier_at_exit(void)
 {
-    if (!__libndis_verifying)
+    if (!verifier_on)
         return;
     leaks_report();
     unsigned total = 0;
@@ -1467,7 +1520,7 @@ LIBNDIS_API NDIS_STATUS LibNdisVerifierConfigure(const char *Spec)
     bool now = config_active(&c);
     cfg = c;
     if (q_len > cfg.quarantine || !now)
-        quarantine_drain(NULL);
+        quarantine_drain(NULL, "LibNdisVerifierConfigure", (struct site){0});
     if (!now) {
         /* Off: forget every record, so that no stale one meets a reused address later. */
         for (size_t i = 0; i < table_cap; i++)
@@ -1477,13 +1530,14 @@ LIBNDIS_API NDIS_STATUS LibNdisVerifierConfigure(const char *Spec)
         table = NULL;
         table_cap = table_used = 0;
     }
+    __atomic_store_n(&verifier_on, now, __ATOMIC_RELEASE);
     __atomic_store_n(&__libndis_verifying, now, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&vlock);
     reports_flush();
     return NDIS_STATUS_SUCCESS;
 }
 
-LIBNDIS_API BOOLEAN LibNdisVerifierEnabled(void) { return __libndis_verifying != 0; }
+LIBNDIS_API BOOLEAN LibNdisVerifierEnabled(void) { return verifier_on != 0; }
 
 LIBNDIS_API VOID LibNdisVerifierSetCallback(LIBNDIS_VERIFIER_CALLBACK Callback, PVOID Context)
 {

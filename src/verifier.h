@@ -12,7 +12,11 @@
 
 /* Exported so that the <ndis.h> call-site macros can test it in the caller. */
 extern LIBNDIS_API unsigned char __libndis_verifying;
-#define VERIFYING() POOL_UNLIKELY(__libndis_verifying)
+/* The library's own copy, written together with it: a hidden variable is one RIP-relative
+ * compare, where the exported one costs an address load first (and could be a copy-relocated
+ * duplicate in a non-PIE program, which is why this is not an alias). */
+extern unsigned char verifier_on;
+#define VERIFYING() POOL_UNLIKELY(verifier_on)
 
 /* ---- the unchecked work, for verifier.c ---- */
 void buffer_pool_allocate_raw(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle, UINT N);
@@ -46,7 +50,7 @@ void packet_release_quarantined(PNDIS_PACKET p);
 void packet_query_raw(PNDIS_PACKET Packet, PUINT Phys, PUINT Count, PNDIS_BUFFER *First,
                       PUINT Total);
 UINT packet_copy_raw(PNDIS_PACKET Dst, UINT DstOff, UINT N, PNDIS_PACKET Src, UINT SrcOff,
-                     ULONG Priority);
+                     bool safe, ULONG Priority);
 void packet_chain_front_raw(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer);
 void packet_chain_back_raw(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer);
 void packet_unchain_front_raw(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer);
@@ -64,6 +68,7 @@ void spin_acquire_raw(PKSPIN_LOCK lock);
 void spin_release_raw(PKSPIN_LOCK lock);
 
 /* ---- the checked versions, in verifier.c ---- */
+unsigned verifier_quarantined(struct pool *pool); /* objects of `pool` held in quarantine */
 enum verifier_lock_kind { VLOCK_NDIS, VLOCK_NDIS_DPR, VLOCK_KE, VLOCK_KE_DPC };
 
 void verifier_buffer_pool_allocate(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle, UINT N);
@@ -88,7 +93,7 @@ void verifier_packet_unchain(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer, bool fro
 void verifier_packet_query(PNDIS_PACKET Packet, PUINT Phys, PUINT Count, PNDIS_BUFFER *First,
                            PUINT Total, const char *function);
 UINT verifier_packet_copy(PNDIS_PACKET Dst, UINT DstOff, UINT N, PNDIS_PACKET Src, UINT SrcOff,
-                          ULONG Priority, const char *function);
+                          bool safe, ULONG Priority, const char *function);
 
 NDIS_STATUS verifier_memory_allocate(PVOID *VirtualAddress, UINT Length, ULONG Tag, UINT Flags,
                                      const char *function);
