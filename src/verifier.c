@@ -5,6 +5,7 @@
  * point here: one global lock keeps every record consistent, and reports are delivered after it
  * is dropped so that a callback may call back into the library. */
 #include <execinfo.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,6 +373,31 @@ static struct rec *rec_add(const void *obj, enum kind kind, struct pool *pool, s
 
 /* ---- quarantine ---- */
 
+/* Pools the quarantine has held objects of (a handful of recent ones): a failed allocation of
+ * any other pool cannot be the quarantine's doing. */
+enum { RECENT_POOLS = 8 };
+static const struct pool *recent_pools[RECENT_POOLS];
+static unsigned recent_next;
+
+static void note_quarantined_pool(const struct pool *pool)
+{
+    for (unsigned i = 0; i < RECENT_POOLS; i++)
+        if (recent_pools[i] == pool)
+            return;
+    recent_pools[recent_next++ % RECENT_POOLS] = pool;
+}
+
+static bool pool_has_quarantined_before(const struct pool *pool)
+{
+    pthread_mutex_lock(&vlock);
+    bool seen = false;
+    for (unsigned i = 0; i < RECENT_POOLS; i++)
+        seen |= recent_pools[i] == pool;
+    pthread_mutex_unlock(&vlock);
+    return seen;
+}
+
+
 static struct rec **quarantine;
 static size_t q_cap, q_head, q_len;
 
@@ -438,6 +464,8 @@ static void quarantine_push(struct rec *r, const char *function, struct site s)
     }
     quarantine[(q_head + q_len) % q_cap] = r;
     q_len++;
+    if (r->pool != NULL)
+        note_quarantined_pool(r->pool);
 }
 
 /* Releases what the quarantine holds of one pool (all of it for NULL). */
@@ -485,6 +513,25 @@ static bool quarantine_give_back(struct pool *pool, const char *function, struct
     pthread_mutex_unlock(&vlock);
     reports_flush();
     return any;
+}
+
+/* Whether a failed allocation from `pool` should be tried again. Under the verifier a small
+ * bounded pool keeps most of its free objects in quarantine, and several threads draining it at
+ * once hand each other what came back: so a failure is final only after the quarantine has
+ * been emptied of the pool and a few rounds, yielding in between, still found nothing. Only a
+ * pool the quarantine ever held objects of is retried; a plain failure returns at once. */
+static bool retry_after_quarantine(struct pool *pool, int round, const char *function,
+                                   struct site s)
+{
+    enum { ROUNDS = 16 };
+    if (pool == NULL || round >= ROUNDS)
+        return false;
+    bool gave = quarantine_give_back(pool, function, s);
+    if (!gave && round == 0 && !pool_has_quarantined_before(pool))
+        return false;
+    if (!gave)
+        sched_yield();
+    return true;
 }
 
 /* ---- fault injection (lock held) ---- */
@@ -733,7 +780,9 @@ void verifier_buffer_allocate(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HA
         return;
     }
     buffer_allocate_raw(Status, Buffer, p, va, len);
-    if (Buffer != NULL && *Buffer == NULL && quarantine_give_back(p, "NdisAllocateBuffer", s))
+    for (int round = 0; Buffer != NULL && *Buffer == NULL && retry_after_quarantine(p, round,
+                                                                                     "NdisAllocateBuffer", s);
+         round++)
         buffer_allocate_raw(Status, Buffer, p, va, len);
     if (Buffer != NULL && *Buffer != NULL) {
         pthread_mutex_lock(&vlock);
@@ -764,7 +813,9 @@ void verifier_buffer_copy(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HANDLE
         return;
     }
     buffer_copy_raw(Status, Buffer, p, src, off, len);
-    if (Buffer != NULL && *Buffer == NULL && quarantine_give_back(p, "NdisCopyBuffer", s))
+    for (int round = 0; Buffer != NULL && *Buffer == NULL &&
+                        retry_after_quarantine(p, round, "NdisCopyBuffer", s);
+         round++)
         buffer_copy_raw(Status, Buffer, p, src, off, len);
     if (Buffer != NULL && *Buffer != NULL) {
         pthread_mutex_lock(&vlock);
@@ -939,7 +990,9 @@ void verifier_packet_allocate(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HA
         return;
     }
     packet_allocate_raw(Status, Packet, PoolHandle);
-    if (Packet != NULL && *Packet == NULL && quarantine_give_back(p, function, s))
+    for (int round = 0; Packet != NULL && *Packet == NULL &&
+                        retry_after_quarantine(p, round, function, s);
+         round++)
         packet_allocate_raw(Status, Packet, PoolHandle);
     if (Packet != NULL && *Packet != NULL) {
         pthread_mutex_lock(&vlock);

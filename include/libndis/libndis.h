@@ -82,7 +82,8 @@ LIBNDIS_API ULONG LibNdisEnumerateMemoryTags(_Out_writes_opt_(Capacity) PLIBNDIS
  *   RULE=report|abort|off                                  abort=default|none|all
  *   fault=buffer+packet+memory+map|all                     fault_rate=P (0..1)
  *   fault_after=N   fail every allocation after the first N allowed ones
- *   fault_seed=N    fault_tag=ABCD (memory tag, as it reads in memory)   quarantine=N
+ *   fault_seed=N    fault_tag=ABCD (memory tag, as it reads in memory; fault_tag=- clears)
+ *   quarantine=N    freed objects held before reuse (default 256; 0 = none)
  *   backtrace=0|1
  * Every report starts with "libndis verifier: RULE: " on stderr, unless a callback is
  * installed. Objects made before the verifier was switched on are not tracked. */
