@@ -723,6 +723,32 @@ static void report_pool_in_use(struct pool *p, enum kind kind, const char *funct
     report_queue(rep);
 }
 
+/* Lock held. Frees to a pool already freed still happen (decision 13); the verifier says so. */
+static void report_retired_free(struct rec *r, const char *function, const void *obj,
+                                const char *what, struct site s)
+{
+    if (r->pool == NULL || r->pool == mdl_default_pool || !pool_retired_now(r->pool))
+        return;
+    struct report *rep = report_new(R_RETIRED_POOL_FREE, function, obj, r->pool, s,
+                                    "%s of %s %p to pool %p, which was freed", function, what, obj,
+                                    (void *)r->pool);
+    report_alloc_site(rep, r->alloc, "allocated");
+    report_queue(rep);
+}
+
+/* Lock held. Into quarantine: poisoned and held, so that a stale pointer is caught on its next
+ * use and a write through it when it leaves. The caller has already made the object's own
+ * header say it is neither live nor free. */
+static void quarantine_object(struct rec *r, void *obj, size_t bytes, const char *function,
+                              struct site s)
+{
+    r->state = S_QUARANTINED;
+    r->freed = s;
+    r->length = (ULONG)bytes;
+    memset(obj, POISON_FREED, bytes);
+    quarantine_push(r, function, s);
+}
+
 /* ---- buffers ---- */
 
 void verifier_buffer_pool_allocate(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle, UINT N)
@@ -891,21 +917,10 @@ void verifier_buffer_free(PNDIS_BUFFER m, const char *function)
         report_alloc_site(rep, r->alloc, "allocated");
         report_queue(rep);
     }
-    if (pool_retired_now(r->pool) && r->pool != mdl_default_pool) {
-        struct report *rep = report_new(R_RETIRED_POOL_FREE, function, m, r->pool, s,
-                                        "%s of descriptor %p to pool %p, which was freed",
-                                        function, (void *)m, (void *)r->pool);
-        report_alloc_site(rep, r->alloc, "allocated");
-        report_queue(rep);
-    }
-    /* Into quarantine: poisoned, held, and named FREE to nobody, so that a stale pointer is
-     * caught on its next use and a write through it when it leaves. */
-    r->state = S_QUARANTINED;
-    r->freed = s;
-    r->length = (ULONG)mdl_storage_bytes(m);
-    memset(m, POISON_FREED, r->length);
+    report_retired_free(r, function, m, "descriptor", s);
+    size_t bytes = mdl_storage_bytes(m); /* read while the header still says what it is */
     mdl_set_state(m, MDL_STATE_QUARANTINED);
-    quarantine_push(r, function, s);
+    quarantine_object(r, m, bytes, function, s);
     pthread_mutex_unlock(&vlock);
     reports_flush();
 }
@@ -1044,19 +1059,9 @@ void verifier_packet_free(PNDIS_PACKET Packet, const char *function, bool dpr)
                 br->chained_in = NULL;
         }
     }
-    if (pool_retired_now(r->pool)) {
-        struct report *rep = report_new(R_RETIRED_POOL_FREE, function, Packet, r->pool, s,
-                                        "%s of packet %p to pool %p, which was freed", function,
-                                        (void *)Packet, (void *)r->pool);
-        report_alloc_site(rep, r->alloc, "allocated");
-        report_queue(rep);
-    }
-    r->state = S_QUARANTINED;
-    r->freed = s;
-    r->length = (ULONG)packet_size_of(Packet);
-    memset(Packet, POISON_FREED, r->length);
+    report_retired_free(r, function, Packet, "packet", s);
     packet_set_state(Packet, PACKET_STATE_QUARANTINED);
-    quarantine_push(r, function, s);
+    quarantine_object(r, Packet, packet_size_of(Packet), function, s);
     pthread_mutex_unlock(&vlock);
     reports_flush();
 }
@@ -1258,11 +1263,8 @@ void verifier_memory_free(PVOID VirtualAddress, UINT Length, UINT Flags)
                                  "were overwritten",
                                  VirtualAddress, (unsigned)GUARD_BYTES, r->length),
                       r);
-    r->state = S_QUARANTINED;
-    r->freed = s;
     mem_mark_dead(VirtualAddress);
-    memset(VirtualAddress, POISON_FREED, r->length);
-    quarantine_push(r, "NdisFreeMemory", s);
+    quarantine_object(r, VirtualAddress, r->length, "NdisFreeMemory", s);
     pthread_mutex_unlock(&vlock);
     reports_flush();
 }
