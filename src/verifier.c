@@ -1355,6 +1355,63 @@ static unsigned leaks_report(void)
     return n;
 }
 
+/* The exit summary's leak lines, under its first: what is still out, by pool and by memory tag. */
+static void leaks_grouped(void)
+{
+    enum { GROUPS = 16 };
+    struct pool_group {
+        const void *pool;
+        unsigned descriptors, packets;
+    } pools[GROUPS];
+    struct tag_group {
+        ULONG tag;
+        unsigned blocks;
+        unsigned long long bytes;
+    } tags[GROUPS];
+    unsigned npools = 0, ntags = 0;
+    pthread_mutex_lock(&vlock);
+    for (size_t i = 0; i < table_cap; i++) {
+        struct rec *r = table[i];
+        if (r == NULL || r == TOMB || r->state != S_LIVE)
+            continue;
+        if (r->kind == K_MEMORY) {
+            unsigned t = 0;
+            while (t < ntags && tags[t].tag != r->tag)
+                t++;
+            if (t == ntags && ntags < GROUPS)
+                tags[ntags++] = (struct tag_group){r->tag, 0, 0};
+            if (t < ntags) {
+                tags[t].blocks++;
+                tags[t].bytes += r->length;
+            }
+        } else {
+            unsigned g = 0;
+            while (g < npools && pools[g].pool != r->pool)
+                g++;
+            if (g == npools && npools < GROUPS)
+                pools[npools++] = (struct pool_group){r->pool, 0, 0};
+            if (g < npools) {
+                pools[g].descriptors += r->kind == K_BUFFER;
+                pools[g].packets += r->kind == K_PACKET;
+            }
+        }
+    }
+    pthread_mutex_unlock(&vlock);
+    for (unsigned g = 0; g < npools; g++)
+        fprintf(stderr, "  still out of pool %p: %u descriptors, %u packets\n",
+                pools[g].pool, pools[g].descriptors, pools[g].packets);
+    for (unsigned t = 0; t < ntags; t++) {
+        char tag[5];
+        memcpy(tag, &tags[t].tag, 4);
+        tag[4] = 0;
+        for (int k = 0; k < 4; k++)
+            if (tag[k] < 32 || tag[k] > 126)
+                tag[k] = '.';
+        fprintf(stderr, "  still allocated with tag '%s': %u blocks, %llu bytes\n",
+                tag, tags[t].blocks, tags[t].bytes);
+    }
+}
+
 static void verifier_at_exit(void)
 {
     if (!verifier_on)
@@ -1373,6 +1430,7 @@ static void verifier_at_exit(void)
     fprintf(stderr, "libndis verifier: summary: %u report%s%s%s%s, %u fault%s injected\n", total,
             total == 1 ? "" : "s", len ? " (" : "", len ? line : "", len ? ")" : "",
             atomic_load(&faults_injected), atomic_load(&faults_injected) == 1 ? "" : "s");
+    leaks_grouped();
 }
 
 /* ---- configuration ---- */
