@@ -950,7 +950,9 @@ void verifier_buffer_adjust(PNDIS_BUFFER m, UINT len)
 
 PVOID verifier_map_safe(PMDL m)
 {
-    (void)site_take();
+    struct site s = site_take();
+    check_irql("MmGetSystemAddressForMdlSafe", DISPATCH_LEVEL, s, m);
+    reports_flush();
     if (fault(FAULT_MAP, NULL, false, 0))
         return NULL;
     return mdl_map_raw(m);
@@ -1416,6 +1418,7 @@ static void verifier_at_exit(void)
 {
     if (!verifier_on)
         return;
+    thread_exit_check(NULL); /* the thread that exits the process gets no key destructor */
     leaks_report();
     unsigned total = 0;
     char line[1024];
