@@ -10,7 +10,6 @@
 #include <stdlib.h>
 
 struct pool *mdl_default_pool;
-__thread struct pool_memo mdl_put_memo __attribute__((tls_model("initial-exec")));
 
 /* A descriptor spanning more than MDL_INLINE_PFNS pages: header and MDL in their own block, and a
  * pool slot held as a token so that pool counts and strict limits include it. Blocks are never
@@ -113,7 +112,7 @@ PMDL mdl_alloc_large(struct pool *p, ULONG pages)
     struct mdl_large *b = mdl_large_block(p, pages);
     if (b == NULL) {
         token->state = MDL_STATE_FREE;
-        pool_put(p, token, &mdl_put_memo);
+        pool_put(p, token);
         return NULL;
     }
     b->token = token;
@@ -137,7 +136,7 @@ void mdl_free_other(PMDL m)
     d->free_blocks = b;
     pthread_mutex_unlock(&d->lock);
     token->state = MDL_STATE_FREE;
-    pool_put(p, token, &mdl_put_memo);
+    pool_put(p, token);
 }
 
 /* ---- Mm / Io entry points ---- */

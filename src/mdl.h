@@ -41,8 +41,7 @@ _Static_assert(sizeof(struct mdl_hdr) == 16, "the MDL follows its header directl
 
 /* Pool of the NULL handle and of IoAllocateMdl; never freed. */
 extern struct pool *mdl_default_pool;
-/* This thread's memo of the last pool a descriptor was freed into (pool.h). */
-extern __thread struct pool_memo mdl_put_memo __attribute__((tls_model("initial-exec")));
+
 
 static inline struct mdl_hdr *mdl_hdr_of(PMDL m) { return (struct mdl_hdr *)m - 1; }
 
@@ -82,7 +81,7 @@ static inline void mdl_free(PMDL m)
     struct mdl_hdr *h = mdl_hdr_of(m);
     if (POOL_LIKELY(h->state == MDL_STATE_SLAB)) {
         h->state = MDL_STATE_FREE;
-        pool_put(h->pool, h, &mdl_put_memo);
+        pool_put(h->pool, h);
         return;
     }
     mdl_free_other(m);

@@ -35,7 +35,7 @@ struct packet_pool_data {
 };
 
 static _Atomic unsigned packet_live_pools;
-static __thread struct pool_memo packet_put_memo __attribute__((tls_model("initial-exec")));
+
 
 static inline struct packet_hdr *packet_hdr_of(PNDIS_PACKET p)
 {
@@ -254,7 +254,7 @@ void packet_free_raw(PNDIS_PACKET Packet)
     if (h->state != PACKET_STATE_LIVE)
         return;
     h->state = PACKET_STATE_FREE;
-    pool_put(h->pool, h, &packet_put_memo);
+    pool_put(h->pool, h);
 }
 
 void packet_release_quarantined(PNDIS_PACKET p)

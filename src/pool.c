@@ -15,6 +15,7 @@
 #endif
 
 __thread unsigned pool_tls_slot __attribute__((tls_model("initial-exec")));
+struct pool_cache pool_no_cache = {.steal = 1};
 /* Whether threads get caches at all: only where the stealer's half of the handshake works. */
 static bool pool_caches_enabled;
 
@@ -129,7 +130,7 @@ static struct pool_cache *cache_of_locked(struct pool *p, unsigned slot)
     if (slot == 0 || !pool_caches_enabled)
         return NULL;
     struct pool_cache *c = atomic_load_explicit(&p->caches[slot], memory_order_relaxed);
-    if (c != NULL)
+    if (c != &pool_no_cache)
         return c;
     c = aligned_alloc(POOL_ALIGN, round_up(sizeof(*c), POOL_ALIGN));
     if (c == NULL)
@@ -145,7 +146,7 @@ static bool caches_hold_objects(struct pool *p)
 {
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        if (c != NULL && atomic_load_explicit(&c->count, memory_order_relaxed) != 0)
+        if (c != &pool_no_cache && atomic_load_explicit(&c->count, memory_order_relaxed) != 0)
             return true;
     }
     return false;
@@ -158,7 +159,7 @@ static void caches_stop_locked(struct pool *p)
     unsigned caches = 0;
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        if (c != NULL) {
+        if (c != &pool_no_cache) {
             atomic_store_explicit(&c->steal, 1, memory_order_seq_cst);
             caches++;
         }
@@ -168,7 +169,7 @@ static void caches_stop_locked(struct pool *p)
     heavy_fence();
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        if (c == NULL)
+        if (c == &pool_no_cache)
             continue;
         while (atomic_load_explicit(&c->active, memory_order_seq_cst))
             sched_yield();
@@ -179,7 +180,7 @@ static void caches_drain_locked(struct pool *p)
 {
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        if (c == NULL)
+        if (c == &pool_no_cache)
             continue;
         unsigned n = atomic_load_explicit(&c->count, memory_order_relaxed);
         memcpy(p->depot + p->depot_count, c->objs, n * sizeof(void *));
@@ -192,7 +193,7 @@ static void caches_restart_locked(struct pool *p)
 {
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        if (c != NULL)
+        if (c != &pool_no_cache)
             atomic_store_explicit(&c->steal, 0, memory_order_seq_cst);
     }
 }
@@ -282,8 +283,11 @@ static void pool_release(struct pool *p)
         next = s->next;
         free(s);
     }
-    for (unsigned s = 0; s < POOL_MAX_SLOTS; s++)
-        free(atomic_load_explicit(&p->caches[s], memory_order_relaxed));
+    for (unsigned s = 0; s < POOL_MAX_SLOTS; s++) {
+        struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
+        if (c != &pool_no_cache)
+            free(c);
+    }
     free(p->depot);
     pthread_mutex_destroy(&p->lock);
     if (p->live_counter != NULL)
@@ -302,13 +306,11 @@ struct pool *pool_create(const struct pool_ops *ops, uint32_t obj_size, uint32_t
         return NULL;
     memset(p, 0, bytes);
     for (unsigned s = 0; s < POOL_MAX_SLOTS; s++)
-        atomic_init(&p->caches[s], NULL);
+        atomic_init(&p->caches[s], &pool_no_cache);
     if (pthread_mutex_init(&p->lock, NULL) != 0) {
         free(p);
         return NULL;
     }
-    static _Atomic uint64_t next_id = 1; /* 0 is the id no memo starts out matching */
-    p->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
     p->magic = ops->magic;
     p->ops = ops;
     p->obj_size = (uint32_t)round_up(obj_size, 16);
@@ -399,8 +401,7 @@ void pool_stats(struct pool *p, struct pool_stats *out)
     uint32_t free_now = p->depot_count;
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        if (c != NULL)
-            free_now += atomic_load_explicit(&c->count, memory_order_relaxed);
+        free_now += atomic_load_explicit(&c->count, memory_order_relaxed); /* no cache: 0 */
     }
     out->declared = p->declared;
     out->created = p->created;

@@ -67,8 +67,8 @@ struct pool_ops {
 struct pool {
     /* Read by every fast path; written only at creation (caches: once per slot). First, so that
      * the cache of a slot is one indexed load from the handle. */
-    _Atomic(struct pool_cache *) caches[POOL_MAX_SLOTS]; /* slot 0 is never given a cache */
-    uint64_t id;                    /* unique for the process's life: never reused */
+    _Atomic(struct pool_cache *) caches[POOL_MAX_SLOTS]; /* &pool_no_cache until made; never
+                                                           * made for slot 0 */
     uint32_t magic;                 /* which layer owns the pool (buffer, packet, ...) */
     uint32_t obj_size;
 
@@ -96,15 +96,9 @@ static inline void *pool_layer_data(struct pool *pool)
 /* Which slot this thread's caches live in; 0 until the thread's first slow path. */
 extern __thread unsigned pool_tls_slot __attribute__((tls_model("initial-exec")));
 
-/* The last (pool, cache) a thread freed into, one memo per layer. A free learns its pool from the
- * object it frees, which was often handed out an instant before: looking the cache up through
- * it would put two more dependent loads on every allocate/free chain. With the memo the CPU
- * predicts the cache and checks the pool's id beside it. Ids are never reused, so a memo of a
- * released pool can never match a new pool at the same address. */
-struct pool_memo {
-    uint64_t id;
-    struct pool_cache *cache;
-};
+/* Every slot without a cache of its own points here: its `steal` flag is always raised and its
+ * count always 0, so the fast paths need no NULL test, only the flag test they make anyway. */
+extern struct pool_cache pool_no_cache;
 
 void *pool_get_slow(struct pool *pool);
 void pool_put_slow(struct pool *pool, void *obj);
@@ -152,16 +146,13 @@ static inline struct pool_cache *pool_my_cache(struct pool *pool)
 static inline void *pool_try_get(struct pool *pool)
 {
     struct pool_cache *c = pool_my_cache(pool);
-    if (POOL_UNLIKELY(c == NULL))
-        return NULL;
     pool_cache_enter(c);
     /* `steal` before `count`: a stealer that drained this cache and already lowered its flag
      * published the new count with that store, and only this order is sure to see it. */
-    unsigned n = 0;
-    if (POOL_LIKELY(!atomic_load_explicit(&c->steal, memory_order_seq_cst)))
-        n = atomic_load_explicit(&c->count, memory_order_relaxed);
+    unsigned stolen = atomic_load_explicit(&c->steal, memory_order_seq_cst);
+    unsigned n = atomic_load_explicit(&c->count, memory_order_relaxed);
     void *obj = NULL;
-    if (POOL_LIKELY(n != 0)) {
+    if (POOL_LIKELY(!(stolen | (n == 0)))) {
         obj = c->objs[n - 1];
         atomic_store_explicit(&c->count, n - 1, memory_order_relaxed);
     }
@@ -175,30 +166,13 @@ static inline void *pool_get(struct pool *pool)
     return POOL_LIKELY(obj != NULL) ? obj : pool_get_slow(pool);
 }
 
-static inline struct pool_cache *pool_cache_for_put(struct pool *pool, struct pool_memo *memo)
+static inline void pool_put(struct pool *pool, void *obj)
 {
-    if (POOL_LIKELY(pool->id == memo->id))
-        return memo->cache;
     struct pool_cache *c = pool_my_cache(pool);
-    if (c != NULL) {
-        memo->id = pool->id;
-        memo->cache = c;
-    }
-    return c;
-}
-
-static inline void pool_put(struct pool *pool, void *obj, struct pool_memo *memo)
-{
-    struct pool_cache *c = pool_cache_for_put(pool, memo);
-    if (POOL_UNLIKELY(c == NULL)) {
-        pool_put_slow(pool, obj);
-        return;
-    }
     pool_cache_enter(c);
-    unsigned n = POOL_CACHE_SIZE;
-    if (POOL_LIKELY(!atomic_load_explicit(&c->steal, memory_order_seq_cst)))
-        n = atomic_load_explicit(&c->count, memory_order_relaxed);
-    if (POOL_UNLIKELY(n == POOL_CACHE_SIZE)) {
+    unsigned stolen = atomic_load_explicit(&c->steal, memory_order_seq_cst);
+    unsigned n = atomic_load_explicit(&c->count, memory_order_relaxed);
+    if (POOL_UNLIKELY(stolen | (n == POOL_CACHE_SIZE))) {
         pool_cache_leave(c);
         pool_put_slow(pool, obj);
         return;
