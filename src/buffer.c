@@ -88,13 +88,10 @@ __attribute__((noinline)) void buffer_allocate_raw(PNDIS_STATUS Status, PNDIS_BU
 /* The hot path of every NDIS data path: kept a leaf with one tail call so that the common case
  * is a straight run of loads and stores (performance.md). It takes only what a network frame
  * needs, a non-NULL range of one or two pages; everything else is the slow path's. */
-NDISAPI VOID NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
-                                NDIS_HANDLE PoolHandle, PVOID VirtualAddress, UINT Length)
+LIBNDIS_API VOID __libndis_fast_NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
+                                                   NDIS_HANDLE PoolHandle, PVOID VirtualAddress,
+                                                   UINT Length)
 {
-    if (VERIFYING()) {
-        verifier_buffer_allocate(Status, Buffer, PoolHandle, VirtualAddress, Length);
-        return;
-    }
     struct pool *p = PoolHandle != NULL ? (struct pool *)PoolHandle : mdl_default_pool;
     uintptr_t start = (uintptr_t)VirtualAddress;
     ULONG pages = mdl_span(VirtualAddress, Length);
@@ -113,12 +110,30 @@ NDISAPI VOID NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
     buffer_allocate_raw(Status, Buffer, buffer_pool(PoolHandle), VirtualAddress, Length);
 }
 
+/* The WDK-named exports check for the verifier themselves, for callers that do not come through
+ * the <ndis.h> macros (function pointers, loaders); the macros test the flag at the call site
+ * and call the __libndis_fast_ entries directly. */
+NDISAPI VOID NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
+                                NDIS_HANDLE PoolHandle, PVOID VirtualAddress, UINT Length)
+{
+    if (VERIFYING())
+        verifier_buffer_allocate(Status, Buffer, PoolHandle, VirtualAddress, Length);
+    else
+        __libndis_fast_NdisAllocateBuffer(Status, Buffer, PoolHandle, VirtualAddress, Length);
+}
+
+LIBNDIS_API VOID __libndis_fast_NdisFreeBuffer(PNDIS_BUFFER Buffer)
+{
+    if (Buffer != NULL)
+        mdl_free(Buffer);
+}
+
 NDISAPI VOID NdisFreeBuffer(PNDIS_BUFFER Buffer)
 {
     if (VERIFYING())
         verifier_buffer_free(Buffer, "NdisFreeBuffer");
-    else if (Buffer != NULL)
-        mdl_free(Buffer);
+    else
+        __libndis_fast_NdisFreeBuffer(Buffer);
 }
 
 NDISAPI VOID NdisAdjustBufferLength(PNDIS_BUFFER Buffer, UINT Length)
@@ -214,13 +229,20 @@ void buffer_copy_raw(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, struct pool *p, 
         *Status = head != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
 }
 
+LIBNDIS_API VOID __libndis_fast_NdisCopyBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
+                                               NDIS_HANDLE PoolHandle, PVOID MemoryDescriptor,
+                                               UINT Offset, UINT Length)
+{
+    buffer_copy_raw(Status, Buffer, buffer_pool(PoolHandle), MemoryDescriptor, Offset, Length);
+}
+
 NDISAPI VOID NdisCopyBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle,
                             PVOID MemoryDescriptor, UINT Offset, UINT Length)
 {
     if (VERIFYING())
         verifier_buffer_copy(Status, Buffer, PoolHandle, MemoryDescriptor, Offset, Length);
     else
-        buffer_copy_raw(Status, Buffer, buffer_pool(PoolHandle), MemoryDescriptor, Offset, Length);
+        __libndis_fast_NdisCopyBuffer(Status, Buffer, PoolHandle, MemoryDescriptor, Offset, Length);
 }
 
 /* ---- <libndis.h> pool extensions ---- */

@@ -149,6 +149,15 @@ LIBNDIS_API SIZE_T NTAPI MmSizeOfMdl(PVOID Base, SIZE_T Length)
     return sizeof(MDL) + pages * sizeof(PFN_NUMBER);
 }
 
+LIBNDIS_API PMDL NTAPI __libndis_fast_IoAllocateMdl(PVOID VirtualAddress, ULONG Length,
+                                                    BOOLEAN SecondaryBuffer, BOOLEAN ChargeQuota,
+                                                    PIRP Irp)
+{
+    return mdl_io_allocate_raw(VirtualAddress, Length, Irp);
+}
+
+/* As for the buffer calls: the export checks for the verifier, the <wdm.h> macro at the call
+ * site, which then calls the __libndis_fast_ entry. */
 LIBNDIS_API PMDL NTAPI IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer,
                                      BOOLEAN ChargeQuota, PIRP Irp)
 {
@@ -172,12 +181,18 @@ PMDL mdl_io_allocate_raw(PVOID VirtualAddress, ULONG Length, PIRP Irp)
     return m;
 }
 
+LIBNDIS_API VOID NTAPI __libndis_fast_IoFreeMdl(PMDL Mdl)
+{
+    if (Mdl != NULL)
+        mdl_free(Mdl);
+}
+
 LIBNDIS_API VOID NTAPI IoFreeMdl(PMDL Mdl)
 {
     if (VERIFYING())
         verifier_buffer_free(Mdl, "IoFreeMdl");
-    else if (Mdl != NULL)
-        mdl_free(Mdl);
+    else
+        __libndis_fast_IoFreeMdl(Mdl);
 }
 
 struct pool *mdl_pool_of(PMDL m) { return mdl_hdr_of(m)->pool; }

@@ -217,6 +217,14 @@ void packet_allocate_raw(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HANDLE 
         *Status = Packet != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
 }
 
+LIBNDIS_API VOID __libndis_fast_NdisAllocatePacket(PNDIS_STATUS Status, PNDIS_PACKET *Packet,
+                                                   NDIS_HANDLE PoolHandle)
+{
+    packet_allocate_raw(Status, Packet, PoolHandle);
+}
+
+/* The hot packet calls come in pairs, as the buffer ones: the WDK-named export checks for the
+ * verifier, the __libndis_fast_ entry (what the <ndis.h> macros call while it is off) does not. */
 NDISAPI VOID NdisAllocatePacket(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HANDLE PoolHandle)
 {
     if (VERIFYING())
@@ -262,6 +270,8 @@ void packet_release_quarantined(PNDIS_PACKET p)
     packet_hdr_of(p)->state = PACKET_STATE_LIVE;
     packet_free_raw(p);
 }
+
+LIBNDIS_API VOID __libndis_fast_NdisFreePacket(PNDIS_PACKET Packet) { packet_free_raw(Packet); }
 
 NDISAPI VOID NdisFreePacket(PNDIS_PACKET Packet)
 {
@@ -418,6 +428,8 @@ NDISAPI VOID NdisReinitializePacket(PNDIS_PACKET Packet)
     Packet->Private.ValidCounts = FALSE;
 }
 
+LIBNDIS_API VOID __libndis_fast_NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer) { packet_chain_front_raw(Packet, Buffer); }
+
 NDISAPI VOID NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
 {
     if (VERIFYING())
@@ -425,6 +437,8 @@ NDISAPI VOID NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
     else
         packet_chain_front_raw(Packet, Buffer);
 }
+
+LIBNDIS_API VOID __libndis_fast_NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer) { packet_chain_back_raw(Packet, Buffer); }
 
 NDISAPI VOID NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
 {
@@ -434,6 +448,8 @@ NDISAPI VOID NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
         packet_chain_back_raw(Packet, Buffer);
 }
 
+LIBNDIS_API VOID __libndis_fast_NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer) { packet_unchain_front_raw(Packet, Buffer); }
+
 NDISAPI VOID NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
 {
     if (VERIFYING())
@@ -441,6 +457,8 @@ NDISAPI VOID NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
     else
         packet_unchain_front_raw(Packet, Buffer);
 }
+
+LIBNDIS_API VOID __libndis_fast_NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer) { packet_unchain_back_raw(Packet, Buffer); }
 
 NDISAPI VOID NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
 {

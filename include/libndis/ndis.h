@@ -518,28 +518,42 @@ NDISAPI VOID NdisDprAcquireSpinLock(_Inout_ PNDIS_SPIN_LOCK SpinLock);
 NDISAPI VOID NdisDprReleaseSpinLock(_Inout_ PNDIS_SPIN_LOCK SpinLock);
 
 /* ---- checked-mode call sites (see wdm.h) ---- */
+NDISAPI VOID __libndis_fast_NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
+                                               NDIS_HANDLE PoolHandle, PVOID VirtualAddress,
+                                               UINT Length);
+NDISAPI VOID __libndis_fast_NdisCopyBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
+                                           NDIS_HANDLE PoolHandle, PVOID MemoryDescriptor,
+                                           UINT Offset, UINT Length);
+NDISAPI VOID __libndis_fast_NdisFreeBuffer(PNDIS_BUFFER Buffer);
+NDISAPI VOID __libndis_fast_NdisAllocatePacket(PNDIS_STATUS Status, PNDIS_PACKET *Packet,
+                                               NDIS_HANDLE PoolHandle);
+NDISAPI VOID __libndis_fast_NdisFreePacket(PNDIS_PACKET Packet);
+NDISAPI VOID __libndis_fast_NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer);
+NDISAPI VOID __libndis_fast_NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer);
+NDISAPI VOID __libndis_fast_NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer);
+NDISAPI VOID __libndis_fast_NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer);
 #if !defined(LIBNDIS_NO_CALL_SITES) && !defined(LIBNDIS_BUILDING)
 #define NdisAllocateBufferPool(...) (__LIBNDIS_AT(), NdisAllocateBufferPool(__VA_ARGS__))
 #define NdisFreeBufferPool(...) (__LIBNDIS_AT(), NdisFreeBufferPool(__VA_ARGS__))
-#define NdisAllocateBuffer(...) (__LIBNDIS_AT(), NdisAllocateBuffer(__VA_ARGS__))
-#define NdisCopyBuffer(...) (__LIBNDIS_AT(), NdisCopyBuffer(__VA_ARGS__))
-#define NdisFreeBuffer(...) (__LIBNDIS_AT(), NdisFreeBuffer(__VA_ARGS__))
+#define NdisAllocateBuffer(...) __LIBNDIS_CALL(NdisAllocateBuffer, __VA_ARGS__)
+#define NdisCopyBuffer(...) __LIBNDIS_CALL(NdisCopyBuffer, __VA_ARGS__)
+#define NdisFreeBuffer(...) __LIBNDIS_CALL(NdisFreeBuffer, __VA_ARGS__)
 #define NdisAdjustBufferLength(...) (__LIBNDIS_AT(), NdisAdjustBufferLength(__VA_ARGS__))
 #define NdisAllocatePacketPool(...) (__LIBNDIS_AT(), NdisAllocatePacketPool(__VA_ARGS__))
 #define NdisAllocatePacketPoolEx(...) (__LIBNDIS_AT(), NdisAllocatePacketPoolEx(__VA_ARGS__))
 #define NdisFreePacketPool(...) (__LIBNDIS_AT(), NdisFreePacketPool(__VA_ARGS__))
-#define NdisAllocatePacket(...) (__LIBNDIS_AT(), NdisAllocatePacket(__VA_ARGS__))
+#define NdisAllocatePacket(...) __LIBNDIS_CALL(NdisAllocatePacket, __VA_ARGS__)
 #define NdisDprAllocatePacket(...) (__LIBNDIS_AT(), NdisDprAllocatePacket(__VA_ARGS__))
 #define NdisDprAllocatePacketNonInterlocked(...) \
     (__LIBNDIS_AT(), NdisDprAllocatePacketNonInterlocked(__VA_ARGS__))
-#define NdisFreePacket(...) (__LIBNDIS_AT(), NdisFreePacket(__VA_ARGS__))
+#define NdisFreePacket(...) __LIBNDIS_CALL(NdisFreePacket, __VA_ARGS__)
 #define NdisDprFreePacket(...) (__LIBNDIS_AT(), NdisDprFreePacket(__VA_ARGS__))
 #define NdisDprFreePacketNonInterlocked(...) \
     (__LIBNDIS_AT(), NdisDprFreePacketNonInterlocked(__VA_ARGS__))
-#define NdisChainBufferAtFront(...) (__LIBNDIS_AT(), NdisChainBufferAtFront(__VA_ARGS__))
-#define NdisChainBufferAtBack(...) (__LIBNDIS_AT(), NdisChainBufferAtBack(__VA_ARGS__))
-#define NdisUnchainBufferAtFront(...) (__LIBNDIS_AT(), NdisUnchainBufferAtFront(__VA_ARGS__))
-#define NdisUnchainBufferAtBack(...) (__LIBNDIS_AT(), NdisUnchainBufferAtBack(__VA_ARGS__))
+#define NdisChainBufferAtFront(...) __LIBNDIS_CALL(NdisChainBufferAtFront, __VA_ARGS__)
+#define NdisChainBufferAtBack(...) __LIBNDIS_CALL(NdisChainBufferAtBack, __VA_ARGS__)
+#define NdisUnchainBufferAtFront(...) __LIBNDIS_CALL(NdisUnchainBufferAtFront, __VA_ARGS__)
+#define NdisUnchainBufferAtBack(...) __LIBNDIS_CALL(NdisUnchainBufferAtBack, __VA_ARGS__)
 #define NdisQueryPacket(...) (__LIBNDIS_AT(), NdisQueryPacket(__VA_ARGS__))
 #define NdisQueryPacketLength(...) (__LIBNDIS_AT(), NdisQueryPacketLength(__VA_ARGS__))
 #define NdisCopyFromPacketToPacket(...) (__LIBNDIS_AT(), NdisCopyFromPacketToPacket(__VA_ARGS__))

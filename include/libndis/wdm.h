@@ -171,9 +171,19 @@ extern LIBNDIS_API unsigned char __libndis_verifying;
 LIBNDIS_API void __libndis_set_site(const char *file, int line);
 #define __LIBNDIS_AT() \
     (__builtin_expect(__libndis_verifying, 0) ? __libndis_set_site(__FILE__, __LINE__) : (void)0)
+/* The hot calls branch at the call site instead: checked call with its site, or straight to an
+ * entry that does no check at all, so that the verifier off costs them one compare and branch. */
+#define __LIBNDIS_CALL(fn, ...)                                                         \
+    (__builtin_expect(__libndis_verifying, 0)                                           \
+         ? (__libndis_set_site(__FILE__, __LINE__), fn(__VA_ARGS__))                    \
+         : __libndis_fast_##fn(__VA_ARGS__))
+LIBNDIS_API PMDL NTAPI __libndis_fast_IoAllocateMdl(PVOID VirtualAddress, ULONG Length,
+                                                    BOOLEAN SecondaryBuffer, BOOLEAN ChargeQuota,
+                                                    PIRP Irp);
+LIBNDIS_API VOID NTAPI __libndis_fast_IoFreeMdl(PMDL Mdl);
 #if !defined(LIBNDIS_NO_CALL_SITES) && !defined(LIBNDIS_BUILDING)
-#define IoAllocateMdl(...) (__LIBNDIS_AT(), IoAllocateMdl(__VA_ARGS__))
-#define IoFreeMdl(...) (__LIBNDIS_AT(), IoFreeMdl(__VA_ARGS__))
+#define IoAllocateMdl(...) __LIBNDIS_CALL(IoAllocateMdl, __VA_ARGS__)
+#define IoFreeMdl(...) __LIBNDIS_CALL(IoFreeMdl, __VA_ARGS__)
 #define MmGetSystemAddressForMdlSafe(...) (__LIBNDIS_AT(), MmGetSystemAddressForMdlSafe(__VA_ARGS__))
 #define KfAcquireSpinLock(...) (__LIBNDIS_AT(), KfAcquireSpinLock(__VA_ARGS__))
 #define KfReleaseSpinLock(...) (__LIBNDIS_AT(), KfReleaseSpinLock(__VA_ARGS__))
