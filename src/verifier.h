@@ -16,7 +16,13 @@ extern LIBNDIS_API unsigned char __libndis_verifying;
  * compare, where the exported one costs an address load first (and could be a copy-relocated
  * duplicate in a non-PIE program, which is why this is not an alias). */
 extern unsigned char verifier_on;
+#ifdef LIBNDIS_VERIFIER_COMPILED_OUT
+/* Benchmark-only build (cmake -DLIBNDIS_BENCH_NO_VERIFIER=ON): the reference against which the
+ * cost of the verifier's branch is measured. Never installed. */
+#define VERIFYING() 0
+#else
 #define VERIFYING() POOL_UNLIKELY(verifier_on)
+#endif
 
 /* ---- the unchecked work, for verifier.c ---- */
 void buffer_pool_allocate_raw(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle, UINT N);

@@ -173,10 +173,14 @@ LIBNDIS_API void __libndis_set_site(const char *file, int line);
     (__builtin_expect(__libndis_verifying, 0) ? __libndis_set_site(__FILE__, __LINE__) : (void)0)
 /* The hot calls branch at the call site instead: checked call with its site, or straight to an
  * entry that does no check at all, so that the verifier off costs them one compare and branch. */
+#ifdef LIBNDIS_VERIFIER_COMPILED_OUT
+#define __LIBNDIS_CALL(fn, ...) __libndis_fast_##fn(__VA_ARGS__)
+#else
 #define __LIBNDIS_CALL(fn, ...)                                                         \
     (__builtin_expect(__libndis_verifying, 0)                                           \
          ? (__libndis_set_site(__FILE__, __LINE__), fn(__VA_ARGS__))                    \
          : __libndis_fast_##fn(__VA_ARGS__))
+#endif
 LIBNDIS_API PMDL NTAPI __libndis_fast_IoAllocateMdl(PVOID VirtualAddress, ULONG Length,
                                                     BOOLEAN SecondaryBuffer, BOOLEAN ChargeQuota,
                                                     PIRP Irp);
