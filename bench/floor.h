@@ -54,6 +54,13 @@ struct floor_chunk {
     struct floor_chunk *next;
 };
 
+/* One part of a frame split over k buffers: what the W3 sources and the W4 buffers describe,
+ * for every back-end. */
+struct frame_part {
+    PVOID va;
+    UINT len;
+};
+
 _Static_assert(sizeof(struct floor_hdr) + sizeof(MDL) + FLOOR_SLOT_PAGES * sizeof(PFN_NUMBER) <=
                    FLOOR_SLOT_SIZE,
                "slot holds header, MDL and PFNs");
@@ -210,9 +217,20 @@ FLOOR_INLINE void floor_list_put(PMDL m)
     p->free = m;
 }
 
+/* Pool heads on cache lines of their own, as the library's: two pools used by two threads
+ * (W5) must not share a line. */
+static void *floor_head_new(size_t size)
+{
+    size_t bytes = (size + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, bytes);
+    if (p != NULL)
+        memset(p, 0, bytes);
+    return p;
+}
+
 static struct floor_list *floor_list_create(void)
 {
-    return calloc(1, sizeof(struct floor_list));
+    return floor_head_new(sizeof(struct floor_list));
 }
 
 static void floor_list_destroy(struct floor_list *p)
@@ -325,17 +343,20 @@ static __attribute__((noinline)) void *floor_cache_refill(struct floor_tcache *t
     return tc->obj[--tc->count];
 }
 
+/* A full cache gives its oldest batch back. A free into another depot than the cache serves
+ * rebinds the cache to it, as a get does: a thread that only frees (W5's consumer) would
+ * otherwise take the depot lock for every object. */
 static __attribute__((noinline)) void floor_cache_drain(struct floor_tcache *tc,
                                                         struct floor_depot *d, void *m)
 {
     if (tc->owner == d) {
         floor_tc_flush(tc, FLOOR_TC_CAP - FLOOR_TC_BATCH);
-        tc->obj[tc->count++] = m;
-        return;
+    } else {
+        if (tc->owner != NULL)
+            floor_tc_flush(tc, 0);
+        tc->owner = d;
     }
-    floor_depot_lock(d);
-    floor_depot_push(d, m);
-    floor_depot_unlock(d);
+    tc->obj[tc->count++] = m;
 }
 
 FLOOR_INLINE void *floor_tc_get(struct floor_tcache *tc, struct floor_depot *d)
@@ -382,6 +403,19 @@ static void floor_depot_init(struct floor_depot *d, void *slot_owner, uint32_t s
     d->limit = limit;
 }
 
+/* Gives everything the calling thread's caches hold back to their depots and unbinds them: a
+ * second thread calls it before the depots it used are destroyed. */
+static void floor_tc_detach(void)
+{
+    struct floor_tcache *tcs[] = {&floor_tc, &floor_pkt_tc};
+    for (size_t i = 0; i < sizeof(tcs) / sizeof(tcs[0]); i++)
+        if (tcs[i]->owner != NULL) {
+            floor_tc_flush(tcs[i], 0);
+            tcs[i]->owner = NULL;
+            tcs[i]->count = 0;
+        }
+}
+
 /* Single-threaded teardown: only the calling thread's caches can still point into the depot. */
 static void floor_depot_fini(struct floor_depot *d)
 {
@@ -397,7 +431,7 @@ static void floor_depot_fini(struct floor_depot *d)
 
 static struct floor_depot *floor_depot_create(void)
 {
-    struct floor_depot *d = malloc(sizeof(*d));
+    struct floor_depot *d = floor_head_new(sizeof(*d));
     if (d != NULL)
         floor_depot_init(d, d, FLOOR_SLOT_SIZE, UINT32_MAX);
     return d;
@@ -688,7 +722,7 @@ static struct floor_pkt_pool *floor_pkt_pool_create(enum floor_kind kind, UINT c
     size_t oob = floor_pkt_oob_offset(protocol_reserved);
     if (count > FLOOR_PKT_MAX || oob > 0xFFFF)
         return NULL;
-    struct floor_pkt_pool *p = calloc(1, sizeof(*p));
+    struct floor_pkt_pool *p = floor_head_new(sizeof(*p));
     if (p == NULL)
         return NULL;
     p->magic = FLOOR_PKT_POOL_MAGIC;

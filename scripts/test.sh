@@ -24,6 +24,7 @@ usage: scripts/test.sh [--all]
                build-tsan/  ThreadSanitizer, tests labelled "concurrency"
                build-fuzz/  every fuzz_* target for LIBNDIS_FUZZ_SECONDS (default 30) seconds
                bench_pool --quick  (must run; its timings never fail the suite)
+               bench/callgrind_gate.sh  (instruction counts within bench/budgets.txt)
 EOF
 }
 
@@ -180,6 +181,13 @@ stage_tsan() {
     stage_done
 }
 
+# Instruction counts are exact for one binary and input: unlike timings they can gate CI.
+stage_gate() {
+    stage "instruction-count gate (bench/callgrind_gate.sh: W1, W3 k=4, W4 k=4 within budget)"
+    bench/callgrind_gate.sh || fail "libndis exceeds its instruction budget (bench/budgets.txt)"
+    stage_done
+}
+
 # The library itself is built with coverage and sanitizers too, so libFuzzer is guided through
 # its code and ASan sees its bugs, not only the harness's.
 stage_fuzz() {
@@ -224,6 +232,7 @@ if ((ALL)); then
     stage_tsan
     stage_fuzz
     stage_bench
+    stage_gate
 fi
 if ((ALL)); then
     printf '\ntest.sh: all stages passed in %ds\n' "$((SECONDS - TOTAL_START))"
