@@ -344,36 +344,32 @@ NDISAPI VOID NdisReinitializePacket(_Inout_ PNDIS_PACKET Packet);
 #define NDIS_PACKET_VALID_COUNTS(_Packet) ((_Packet)->Private.ValidCounts)
 
 /* Walks the chain every time; never reads or refreshes the packet's cached counts, and does not
- * skip a zero-length first buffer. */
-#define NdisGetFirstBufferFromPacket(_Packet, _FirstBuffer, _FirstBufferVA, _FirstBufferLength,  \
-                                     _TotalBufferLength)                                        \
-    do {                                                                                        \
-        PNDIS_BUFFER ndgf_b_ = (_Packet)->Private.Head;                                         \
-        *(_FirstBuffer) = ndgf_b_;                                                              \
-        *(PVOID *)(_FirstBufferVA) = NULL;                                                      \
-        *(_FirstBufferLength) = *(_TotalBufferLength) = 0;                                      \
-        if (ndgf_b_ != NULL) {                                                                  \
-            *(PVOID *)(_FirstBufferVA) = MmGetSystemAddressForMdl(ndgf_b_);                     \
-            *(_FirstBufferLength) = *(_TotalBufferLength) = MmGetMdlByteCount(ndgf_b_);         \
-            for (ndgf_b_ = ndgf_b_->Next; ndgf_b_ != NULL; ndgf_b_ = ndgf_b_->Next)             \
-                *(_TotalBufferLength) += MmGetMdlByteCount(ndgf_b_);                            \
-        }                                                                                       \
+ * skip a zero-length first buffer. Both forms share one body; _Map maps the first buffer, which
+ * the body names ndgf_b_. */
+#define __LIBNDIS_FIRST_BUFFER(_Packet, _FirstBuffer, _FirstBufferVA, _FirstBufferLength,      \
+                               _TotalBufferLength, _Map)                                      \
+    do {                                                                                      \
+        PNDIS_BUFFER ndgf_b_ = (_Packet)->Private.Head;                                       \
+        *(_FirstBuffer) = ndgf_b_;                                                            \
+        *(PVOID *)(_FirstBufferVA) = NULL;                                                    \
+        *(_FirstBufferLength) = *(_TotalBufferLength) = 0;                                    \
+        if (ndgf_b_ != NULL) {                                                                \
+            *(PVOID *)(_FirstBufferVA) = (_Map);                                              \
+            *(_FirstBufferLength) = *(_TotalBufferLength) = MmGetMdlByteCount(ndgf_b_);       \
+            for (ndgf_b_ = ndgf_b_->Next; ndgf_b_ != NULL; ndgf_b_ = ndgf_b_->Next)           \
+                *(_TotalBufferLength) += MmGetMdlByteCount(ndgf_b_);                          \
+        }                                                                                     \
     } while (0)
 
-#define NdisGetFirstBufferFromPacketSafe(_Packet, _FirstBuffer, _FirstBufferVA,                  \
-                                         _FirstBufferLength, _TotalBufferLength, _Priority)     \
-    do {                                                                                        \
-        PNDIS_BUFFER ndgf_b_ = (_Packet)->Private.Head;                                         \
-        *(_FirstBuffer) = ndgf_b_;                                                              \
-        *(PVOID *)(_FirstBufferVA) = NULL;                                                      \
-        *(_FirstBufferLength) = *(_TotalBufferLength) = 0;                                      \
-        if (ndgf_b_ != NULL) {                                                                  \
-            *(PVOID *)(_FirstBufferVA) = MmGetSystemAddressForMdlSafe(ndgf_b_, (_Priority));    \
-            *(_FirstBufferLength) = *(_TotalBufferLength) = MmGetMdlByteCount(ndgf_b_);         \
-            for (ndgf_b_ = ndgf_b_->Next; ndgf_b_ != NULL; ndgf_b_ = ndgf_b_->Next)             \
-                *(_TotalBufferLength) += MmGetMdlByteCount(ndgf_b_);                            \
-        }                                                                                       \
-    } while (0)
+#define NdisGetFirstBufferFromPacket(_Packet, _FirstBuffer, _FirstBufferVA, _FirstBufferLength, \
+                                     _TotalBufferLength)                                       \
+    __LIBNDIS_FIRST_BUFFER(_Packet, _FirstBuffer, _FirstBufferVA, _FirstBufferLength,          \
+                           _TotalBufferLength, MmGetSystemAddressForMdl(ndgf_b_))
+
+#define NdisGetFirstBufferFromPacketSafe(_Packet, _FirstBuffer, _FirstBufferVA,                 \
+                                         _FirstBufferLength, _TotalBufferLength, _Priority)    \
+    __LIBNDIS_FIRST_BUFFER(_Packet, _FirstBuffer, _FirstBufferVA, _FirstBufferLength,          \
+                           _TotalBufferLength, MmGetSystemAddressForMdlSafe(ndgf_b_, (_Priority)))
 
 /* ---- copying data between packets (decision 20) ---- */
 /* Copies up to BytesToCopy bytes; *BytesCopied is always written and may be smaller when either
