@@ -163,7 +163,7 @@ LIBNDIS_API PMDL NTAPI IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN
 {
     if (VERIFYING())
         return verifier_io_allocate(VirtualAddress, Length, Irp);
-    return mdl_io_allocate_raw(VirtualAddress, Length, Irp);
+    return __libndis_fast_IoAllocateMdl(VirtualAddress, Length, SecondaryBuffer, ChargeQuota, Irp);
 }
 
 PMDL mdl_io_allocate_raw(PVOID VirtualAddress, ULONG Length, PIRP Irp)

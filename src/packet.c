@@ -230,7 +230,7 @@ NDISAPI VOID NdisAllocatePacket(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_
     if (VERIFYING())
         verifier_packet_allocate(Status, Packet, PoolHandle, "NdisAllocatePacket", false);
     else
-        packet_allocate_raw(Status, Packet, PoolHandle);
+        __libndis_fast_NdisAllocatePacket(Status, Packet, PoolHandle);
 }
 
 NDISAPI VOID NdisDprAllocatePacket(PNDIS_STATUS Status, PNDIS_PACKET *Packet,
@@ -278,7 +278,7 @@ NDISAPI VOID NdisFreePacket(PNDIS_PACKET Packet)
     if (VERIFYING())
         verifier_packet_free(Packet, "NdisFreePacket", false);
     else
-        packet_free_raw(Packet);
+        __libndis_fast_NdisFreePacket(Packet);
 }
 
 NDISAPI VOID NdisDprFreePacket(PNDIS_PACKET Packet)
@@ -428,44 +428,56 @@ NDISAPI VOID NdisReinitializePacket(PNDIS_PACKET Packet)
     Packet->Private.ValidCounts = FALSE;
 }
 
-LIBNDIS_API VOID __libndis_fast_NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer) { packet_chain_front_raw(Packet, Buffer); }
+LIBNDIS_API VOID __libndis_fast_NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
+{
+    packet_chain_front_raw(Packet, Buffer);
+}
 
 NDISAPI VOID NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
 {
     if (VERIFYING())
         verifier_packet_chain(Packet, Buffer, true);
     else
-        packet_chain_front_raw(Packet, Buffer);
+        __libndis_fast_NdisChainBufferAtFront(Packet, Buffer);
 }
 
-LIBNDIS_API VOID __libndis_fast_NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer) { packet_chain_back_raw(Packet, Buffer); }
+LIBNDIS_API VOID __libndis_fast_NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
+{
+    packet_chain_back_raw(Packet, Buffer);
+}
 
 NDISAPI VOID NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer)
 {
     if (VERIFYING())
         verifier_packet_chain(Packet, Buffer, false);
     else
-        packet_chain_back_raw(Packet, Buffer);
+        __libndis_fast_NdisChainBufferAtBack(Packet, Buffer);
 }
 
-LIBNDIS_API VOID __libndis_fast_NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer) { packet_unchain_front_raw(Packet, Buffer); }
+LIBNDIS_API VOID __libndis_fast_NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
+{
+    packet_unchain_front_raw(Packet, Buffer);
+}
 
 NDISAPI VOID NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
 {
     if (VERIFYING())
         verifier_packet_unchain(Packet, Buffer, true);
     else
-        packet_unchain_front_raw(Packet, Buffer);
+        __libndis_fast_NdisUnchainBufferAtFront(Packet, Buffer);
 }
 
-LIBNDIS_API VOID __libndis_fast_NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer) { packet_unchain_back_raw(Packet, Buffer); }
+LIBNDIS_API VOID __libndis_fast_NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
+{
+    packet_unchain_back_raw(Packet, Buffer);
+}
 
 NDISAPI VOID NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer)
 {
     if (VERIFYING())
         verifier_packet_unchain(Packet, Buffer, false);
     else
-        packet_unchain_back_raw(Packet, Buffer);
+        __libndis_fast_NdisUnchainBufferAtBack(Packet, Buffer);
 }
 
 /* ---- data copy ---- */

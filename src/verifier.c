@@ -371,6 +371,20 @@ static struct rec *rec_add(const void *obj, enum kind kind, struct pool *pool, s
     return r;
 }
 
+/* Lock held. The two sites every report about a freed object gives, then the report queued. */
+static void report_sites_queue(struct report *rep, const struct rec *r)
+{
+    report_alloc_site(rep, r->alloc, "allocated");
+    if (rep != NULL && r->freed.file != NULL)
+        report_append(rep, "  freed at: %s:%d\n", r->freed.file, r->freed.line);
+    report_queue(rep);
+}
+
+static const char *kind_name(uint8_t kind)
+{
+    return kind == K_BUFFER ? "descriptor" : kind == K_PACKET ? "packet" : "memory block";
+}
+
 /* ---- quarantine ---- */
 
 /* Pools the quarantine has held objects of (a handful of recent ones): a failed allocation of
@@ -417,16 +431,11 @@ static void quarantine_release(struct rec *r, const char *function, struct site 
     void *obj = (void *)r->obj;
     /* `length` is the bytes poisoned at free: descriptor storage, packet or memory block */
     if (!poison_intact(obj, r->length, POISON_FREED)) {
-        struct report *rep = report_new(R_USE_AFTER_FREE, function, obj, r->pool, s,
-                                        "%s written after it was freed (found when it left the "
-                                        "quarantine)",
-                                        r->kind == K_BUFFER   ? "descriptor"
-                                        : r->kind == K_PACKET ? "packet"
-                                                              : "memory block");
-        report_alloc_site(rep, r->alloc, "allocated");
-        if (rep != NULL && r->freed.file != NULL)
-            report_append(rep, "  freed at: %s:%d\n", r->freed.file, r->freed.line);
-        report_queue(rep);
+        report_sites_queue(report_new(R_USE_AFTER_FREE, function, obj, r->pool, s,
+                                      "%s written after it was freed (found when it left the "
+                                      "quarantine)",
+                                      kind_name(r->kind)),
+                           r);
     }
     if (r->kind == K_BUFFER)
         mdl_release_quarantined((PMDL)obj, r->live_state);
@@ -646,17 +655,17 @@ static void check_no_lock_held(const char *function, struct site s)
 static bool pool_retired_now(struct pool *p) { return p != NULL && pool_is_retired(p); }
 
 /* A descriptor the verifier holds in quarantine, named in a USE_AFTER_FREE report. Lock held. */
-static bool freed_descriptor(const void *m, const char *function, struct site s)
+/* A descriptor or packet the verifier holds in quarantine, named in a USE_AFTER_FREE report.
+ * Lock held. */
+static bool freed_object(const void *obj, enum kind kind, const char *function, struct site s)
 {
-    struct rec *r = rec_find(m);
-    if (r == NULL || r->state != S_QUARANTINED || r->kind != K_BUFFER)
+    struct rec *r = rec_find(obj);
+    if (r == NULL || r->state != S_QUARANTINED || r->kind != kind)
         return false;
-    struct report *rep = report_new(R_USE_AFTER_FREE, function, m, r->pool, s,
-                                    "%s given descriptor %p, which was freed", function, m);
-    report_alloc_site(rep, r->alloc, "allocated");
-    if (rep != NULL && r->freed.file != NULL)
-        report_append(rep, "  freed at: %s:%d\n", r->freed.file, r->freed.line);
-    report_queue(rep);
+    report_sites_queue(report_new(R_USE_AFTER_FREE, function, obj, r->pool, s,
+                                  "%s given %s %p, which was freed", function, kind_name(kind),
+                                  obj),
+                       r);
     return true;
 }
 
@@ -664,37 +673,22 @@ static bool freed_descriptor(const void *m, const char *function, struct site s)
 static bool chain_has_freed(PMDL m, const char *function, struct site s)
 {
     for (unsigned steps = 0; m != NULL && steps < (1u << 20); m = m->Next, steps++)
-        if (freed_descriptor(m, function, s))
+        if (freed_object(m, K_BUFFER, function, s))
             return true;
     return false;
 }
 
 static bool freed_packet(PNDIS_PACKET p, const char *function, struct site s)
 {
-    struct rec *r = rec_find(p);
-    if (r == NULL || r->state != S_QUARANTINED || r->kind != K_PACKET)
-        return false;
-    struct report *rep = report_new(R_USE_AFTER_FREE, function, p, r->pool, s,
-                                    "%s given packet %p, which was freed", function, (void *)p);
-    report_alloc_site(rep, r->alloc, "allocated");
-    if (rep != NULL && r->freed.file != NULL)
-        report_append(rep, "  freed at: %s:%d\n", r->freed.file, r->freed.line);
-    report_queue(rep);
-    return true;
+    return freed_object(p, K_PACKET, function, s);
 }
 
 static void report_double_free(struct rec *r, const char *function, struct site s)
 {
-    struct report *rep = report_new(R_DOUBLE_FREE, function, r->obj, r->pool, s,
-                                    "%s of %s %p, which was already freed", function,
-                                    r->kind == K_BUFFER   ? "descriptor"
-                                    : r->kind == K_PACKET ? "packet"
-                                                          : "memory block",
-                                    r->obj);
-    report_alloc_site(rep, r->alloc, "allocated");
-    if (rep != NULL && r->freed.file != NULL)
-        report_append(rep, "  freed at: %s:%d\n", r->freed.file, r->freed.line);
-    report_queue(rep);
+    report_sites_queue(report_new(R_DOUBLE_FREE, function, r->obj, r->pool, s,
+                                  "%s of %s %p, which was already freed", function,
+                                  kind_name(r->kind), r->obj),
+                       r);
 }
 
 /* Lists what a freed pool still has out, once per object (lock held). */
@@ -760,6 +754,14 @@ void verifier_buffer_pool_allocate(PNDIS_STATUS Status, PNDIS_HANDLE PoolHandle,
     buffer_pool_allocate_raw(Status, PoolHandle, N);
 }
 
+/* Lock held. A pool being freed: what the quarantine holds of it is back as far as the pool is
+ * concerned; what is really still out is named. */
+static void check_pool_free(struct pool *p, enum kind kind, const char *function, struct site s)
+{
+    quarantine_drain(p, function, s);
+    report_pool_in_use(p, kind, function, s);
+}
+
 void verifier_buffer_pool_free(NDIS_HANDLE PoolHandle)
 {
     struct site s = site_take();
@@ -768,9 +770,7 @@ void verifier_buffer_pool_free(NDIS_HANDLE PoolHandle)
     struct pool *p = buffer_pool_of(PoolHandle);
     if (p != NULL && PoolHandle != NULL) {
         pthread_mutex_lock(&vlock);
-        /* freed descriptors are back, as far as the pool is concerned */
-        quarantine_drain(p, "NdisFreeBufferPool", s);
-        report_pool_in_use(p, K_BUFFER, "NdisFreeBufferPool", s);
+        check_pool_free(p, K_BUFFER, "NdisFreeBufferPool", s);
         pthread_mutex_unlock(&vlock);
     }
     reports_flush();
@@ -929,7 +929,7 @@ void verifier_buffer_adjust(PNDIS_BUFFER m, UINT len)
 {
     struct site s = site_take();
     pthread_mutex_lock(&vlock);
-    bool refuse = freed_descriptor(m, "NdisAdjustBufferLength", s);
+    bool refuse = freed_object(m, K_BUFFER, "NdisAdjustBufferLength", s);
     struct rec *r = rec_find(m);
     if (!refuse && r != NULL && r->kind == K_BUFFER && len > r->orig_len) {
         struct report *rep = report_new(R_ADJUST_BEYOND_ORIGINAL, "NdisAdjustBufferLength", m,
@@ -978,8 +978,7 @@ void verifier_packet_pool_free(NDIS_HANDLE PoolHandle)
     struct pool *p = packet_pool_of(PoolHandle);
     if (p != NULL) {
         pthread_mutex_lock(&vlock);
-        quarantine_drain(p, "NdisFreePacketPool", s);
-        report_pool_in_use(p, K_PACKET, "NdisFreePacketPool", s);
+        check_pool_free(p, K_PACKET, "NdisFreePacketPool", s);
         pthread_mutex_unlock(&vlock);
     }
     reports_flush();
@@ -1213,16 +1212,23 @@ NDIS_STATUS verifier_memory_allocate(PVOID *VirtualAddress, UINT Length, ULONG T
     return st;
 }
 
+/* A pool tag as it reads in memory ("Ndis" for 'sidN'), unprintable bytes shown as dots. */
+static const char *tag_text(ULONG tag, char text[5])
+{
+    memcpy(text, &tag, 4);
+    text[4] = 0;
+    for (int i = 0; i < 4; i++)
+        if (text[i] < 32 || text[i] > 126)
+            text[i] = '.';
+    return text;
+}
+
 static void report_memory(struct report *rep, struct rec *r)
 {
     char tag[5];
-    memcpy(tag, &r->tag, 4);
-    tag[4] = 0;
-    for (int i = 0; i < 4; i++)
-        if (tag[i] < 32 || tag[i] > 126)
-            tag[i] = '.';
     if (rep != NULL)
-        report_append(rep, "  tag: '%s' (0x%08x), %u bytes\n", tag, r->tag, r->length);
+        report_append(rep, "  tag: '%s' (0x%08x), %u bytes\n", tag_text(r->tag, tag), r->tag,
+                      r->length);
     report_alloc_site(rep, r->alloc, "allocated");
     report_queue(rep);
 }
@@ -1341,8 +1347,7 @@ static unsigned leaks_report(void)
             continue;
         r->reported = true;
         n++;
-        const char *what = r->kind == K_BUFFER ? "descriptor" : r->kind == K_PACKET ? "packet"
-                                                                                     : "memory block";
+        const char *what = kind_name(r->kind);
         struct report *rep = report_new(R_LEAK, "(leak check)", r->obj, r->pool, (struct site){0},
                                         "%s %p was never freed", what, r->obj);
         if (r->kind == K_MEMORY) {
@@ -1404,13 +1409,8 @@ static void leaks_grouped(void)
                 pools[g].pool, pools[g].descriptors, pools[g].packets);
     for (unsigned t = 0; t < ntags; t++) {
         char tag[5];
-        memcpy(tag, &tags[t].tag, 4);
-        tag[4] = 0;
-        for (int k = 0; k < 4; k++)
-            if (tag[k] < 32 || tag[k] > 126)
-                tag[k] = '.';
         fprintf(stderr, "  still allocated with tag '%s': %u blocks, %llu bytes\n",
-                tag, tags[t].blocks, tags[t].bytes);
+                tag_text(tags[t].tag, tag), tags[t].blocks, tags[t].bytes);
     }
 }
 
