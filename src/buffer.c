@@ -97,8 +97,9 @@ LIBNDIS_API VOID __libndis_fast_NdisAllocateBuffer(PNDIS_STATUS Status, PNDIS_BU
     ULONG pages = mdl_span(VirtualAddress, Length);
     if (POOL_LIKELY(Status != NULL && Buffer != NULL && VirtualAddress != NULL && pages <= 2 &&
                     start + Length >= start && p->magic == MDL_POOL_MAGIC)) {
-        struct mdl_hdr *h = pool_try_get(p);
-        if (POOL_LIKELY(h != NULL)) {
+        void *obj;
+        if (pool_try_get(p, &obj)) {
+            struct mdl_hdr *h = obj;
             h->state = MDL_STATE_SLAB;
             PMDL m = (PMDL)(h + 1);
             mdl_describe(m, VirtualAddress, Length, pages, MDL_SOURCE_IS_NONPAGED_POOL);
@@ -155,8 +156,12 @@ static void buffer_free_chain(PMDL m)
     }
 }
 
+/* The copy is one function at run time: the partials are made inline in the walk, and only the
+ * rare cases (long spans, an empty cache, failure) leave it. */
+#define BUFFER_INLINE static inline __attribute__((always_inline))
+
 /* One partial descriptor for [off, off + len) of `src`, as IoBuildPartialMdl would make it. */
-static PMDL buffer_partial(struct pool *p, PMDL src, ULONG off, ULONG len)
+BUFFER_INLINE PMDL buffer_partial(struct pool *p, PMDL src, ULONG off, ULONG len)
 {
     PCHAR va = (PCHAR)MmGetMdlVirtualAddress(src) + off;
     if (!mdl_range_ok(va, len, false))
@@ -171,7 +176,7 @@ static PMDL buffer_partial(struct pool *p, PMDL src, ULONG off, ULONG len)
 }
 
 /* Length > 0: one partial per non-empty descriptor the range touches. */
-static PMDL buffer_copy_range(struct pool *p, PMDL cur, ULONG off, ULONG len)
+BUFFER_INLINE PMDL buffer_copy_range(struct pool *p, PMDL cur, ULONG off, ULONG len)
 {
     mdl_seek(&cur, &off);
     if (cur == NULL)
@@ -216,24 +221,30 @@ static PMDL buffer_copy_point(struct pool *p, PMDL cur, ULONG off)
     return buffer_partial(p, cur, off, 0);
 }
 
-void buffer_copy_raw(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, struct pool *p, PMDL src,
-                     UINT Offset, UINT Length)
+BUFFER_INLINE void buffer_copy(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, struct pool *p,
+                               PMDL src, UINT Offset, UINT Length)
 {
     PMDL head = NULL;
     if (Buffer != NULL && p != NULL && src != NULL && Length <= MAXULONG - Offset)
-        head = Length != 0 ? buffer_copy_range(p, src, Offset, Length)
-                           : buffer_copy_point(p, src, Offset);
+        head = POOL_LIKELY(Length != 0) ? buffer_copy_range(p, src, Offset, Length)
+                                        : buffer_copy_point(p, src, Offset);
     if (Buffer != NULL)
         *Buffer = head;
     if (Status != NULL)
         *Status = head != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
 }
 
+void buffer_copy_raw(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, struct pool *p, PMDL src,
+                     UINT Offset, UINT Length)
+{
+    buffer_copy(Status, Buffer, p, src, Offset, Length);
+}
+
 LIBNDIS_API VOID __libndis_fast_NdisCopyBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer,
                                                NDIS_HANDLE PoolHandle, PVOID MemoryDescriptor,
                                                UINT Offset, UINT Length)
 {
-    buffer_copy_raw(Status, Buffer, buffer_pool(PoolHandle), MemoryDescriptor, Offset, Length);
+    buffer_copy(Status, Buffer, buffer_pool(PoolHandle), MemoryDescriptor, Offset, Length);
 }
 
 NDISAPI VOID NdisCopyBuffer(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle,

@@ -182,18 +182,9 @@ NDISAPI VOID NdisSetPacketPoolProtocolId(NDIS_HANDLE PacketPoolHandle, UINT Prot
 
 /* ---- packets ---- */
 
-void packet_allocate_raw(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HANDLE PoolHandle)
+/* Makes the object `h` a fresh packet of pool `p`. */
+static inline PNDIS_PACKET packet_fresh(struct pool *p, struct packet_hdr *h)
 {
-    struct pool *p = packet_pool(PoolHandle);
-    struct packet_hdr *h = p != NULL ? pool_get(p) : NULL;
-    if (POOL_UNLIKELY(h == NULL)) {
-        if (Packet != NULL)
-            *Packet = NULL;
-        if (Status != NULL)
-            *Status = p != NULL && !pool_is_retired(p) ? NDIS_STATUS_RESOURCES
-                                                       : NDIS_STATUS_FAILURE;
-        return;
-    }
     struct packet_pool_data *d = packet_pool_data(p);
     PNDIS_PACKET pkt = (PNDIS_PACKET)(h + 1);
     /* Zeroed on every allocation: reserved areas, OOB and per-packet info alike. The stack
@@ -209,6 +200,22 @@ void packet_allocate_raw(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HANDLE 
     pkt->Private.NdisPacketFlags = fPACKET_ALLOCATED_BY_NDIS;
     pkt->Private.Flags = atomic_load_explicit(&d->protocol_id, memory_order_relaxed);
     pkt->Private.NdisPacketOobOffset = d->oob_offset;
+    return pkt;
+}
+
+void packet_allocate_raw(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HANDLE PoolHandle)
+{
+    struct pool *p = packet_pool(PoolHandle);
+    struct packet_hdr *h = p != NULL ? pool_get(p) : NULL;
+    if (POOL_UNLIKELY(h == NULL)) {
+        if (Packet != NULL)
+            *Packet = NULL;
+        if (Status != NULL)
+            *Status = p != NULL && !pool_is_retired(p) ? NDIS_STATUS_RESOURCES
+                                                       : NDIS_STATUS_FAILURE;
+        return;
+    }
+    PNDIS_PACKET pkt = packet_fresh(p, h);
     if (Packet != NULL)
         *Packet = pkt;
     else
@@ -217,9 +224,20 @@ void packet_allocate_raw(PNDIS_STATUS Status, PNDIS_PACKET *Packet, NDIS_HANDLE 
         *Status = Packet != NULL ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
 }
 
+/* The common case inline, as NdisAllocateBuffer's: everything else (no cached packet, bad
+ * arguments) goes to packet_allocate_raw in one tail call. */
 LIBNDIS_API VOID __libndis_fast_NdisAllocatePacket(PNDIS_STATUS Status, PNDIS_PACKET *Packet,
                                                    NDIS_HANDLE PoolHandle)
 {
+    struct pool *p = PoolHandle;
+    void *obj;
+    if (POOL_LIKELY(p != NULL && Status != NULL && Packet != NULL &&
+                    p->magic == PACKET_POOL_MAGIC) &&
+        pool_try_get(p, &obj)) {
+        *Packet = packet_fresh(p, obj);
+        *Status = NDIS_STATUS_SUCCESS;
+        return;
+    }
     packet_allocate_raw(Status, Packet, PoolHandle);
 }
 

@@ -15,7 +15,7 @@
 #endif
 
 __thread unsigned pool_tls_slot __attribute__((tls_model("initial-exec")));
-struct pool_cache pool_no_cache = {.steal = 1};
+struct pool_cache pool_no_cache = {.count = POOL_STEAL};
 /* Whether threads get caches at all: only where the stealer's half of the handshake works. */
 static bool pool_caches_enabled;
 
@@ -125,19 +125,23 @@ __attribute__((constructor)) static void pool_process_init(void)
 
 /* ---- caches (pool lock held throughout) ---- */
 
+static unsigned cache_objects(struct pool_cache *c)
+{
+    return atomic_load_explicit(&c->count, memory_order_relaxed) & ~POOL_STEAL;
+}
+
 static struct pool_cache *cache_of_locked(struct pool *p, unsigned slot)
 {
     if (slot == 0 || !pool_caches_enabled)
         return NULL;
     struct pool_cache *c = atomic_load_explicit(&p->caches[slot], memory_order_relaxed);
-    if (c != &pool_no_cache)
-        return c;
+    if (c != &pool_no_cache) /* a flag still raised under the lock means a retired pool */
+        return atomic_load_explicit(&c->count, memory_order_relaxed) & POOL_STEAL ? NULL : c;
     c = aligned_alloc(POOL_ALIGN, round_up(sizeof(*c), POOL_ALIGN));
     if (c == NULL)
         return NULL; /* this thread simply works on the depot */
     atomic_init(&c->active, 0);
-    atomic_init(&c->steal, p->retired ? 1u : 0u);
-    atomic_init(&c->count, 0);
+    atomic_init(&c->count, p->retired ? POOL_STEAL : 0u);
     atomic_store_explicit(&p->caches[slot], c, memory_order_release);
     return c;
 }
@@ -146,46 +150,56 @@ static bool caches_hold_objects(struct pool *p)
 {
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        if (c != &pool_no_cache && atomic_load_explicit(&c->count, memory_order_relaxed) != 0)
+        if (c != &pool_no_cache && cache_objects(c) != 0)
             return true;
     }
     return false;
 }
 
-/* The stealer's half of the handshake: after it, no owner is inside a fast path and every owner
- * that enters one will see `steal` and come to the lock instead. */
-static void caches_stop_locked(struct pool *p)
+/* Raises the steal flag of every cache that does not show it; how many it had to raise. */
+static unsigned caches_raise_locked(struct pool *p)
 {
-    unsigned caches = 0;
+    unsigned raised = 0;
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        if (c != &pool_no_cache) {
-            atomic_store_explicit(&c->steal, 1, memory_order_seq_cst);
-            caches++;
+        if (c != &pool_no_cache &&
+            !(atomic_load_explicit(&c->count, memory_order_relaxed) & POOL_STEAL)) {
+            atomic_fetch_or_explicit(&c->count, POOL_STEAL, memory_order_seq_cst);
+            raised++;
         }
     }
-    if (caches == 0)
-        return; /* nobody to stop: also the case wherever caches are disabled */
-    heavy_fence();
-    for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
-        struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        if (c == &pool_no_cache)
-            continue;
-        while (atomic_load_explicit(&c->active, memory_order_seq_cst))
-            sched_yield();
+    return raised;
+}
+
+/* The stealer's half of the handshake: after it, no owner is inside a fast path and every owner
+ * that enters one will see the flag and come to the lock instead. An owner that was inside one
+ * when the flag went up may have stored its count over the flag; seeing the flag still up once
+ * every owner has left is what proves it took. */
+static void caches_stop_locked(struct pool *p)
+{
+    while (caches_raise_locked(p) != 0) {
+        heavy_fence();
+        for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
+            struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
+            if (c == &pool_no_cache)
+                continue;
+            while (atomic_load_explicit(&c->active, memory_order_seq_cst))
+                sched_yield();
+        }
     }
 }
 
+/* Every cache stopped: the flags stay raised. */
 static void caches_drain_locked(struct pool *p)
 {
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
         if (c == &pool_no_cache)
             continue;
-        unsigned n = atomic_load_explicit(&c->count, memory_order_relaxed);
+        unsigned n = cache_objects(c);
         memcpy(p->depot + p->depot_count, c->objs, n * sizeof(void *));
         p->depot_count += n;
-        atomic_store_explicit(&c->count, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->count, POOL_STEAL, memory_order_relaxed);
     }
 }
 
@@ -194,7 +208,7 @@ static void caches_restart_locked(struct pool *p)
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
         if (c != &pool_no_cache)
-            atomic_store_explicit(&c->steal, 0, memory_order_seq_cst);
+            atomic_fetch_and_explicit(&c->count, ~POOL_STEAL, memory_order_seq_cst);
     }
 }
 
@@ -340,7 +354,8 @@ void *pool_get_slow(struct pool *p)
     obj = p->depot[--p->depot_count];
     struct pool_cache *c = cache_of_locked(p, slot);
     if (c != NULL) {
-        /* Under the lock no stealer is running, so the owner may fill its cache directly. */
+        /* Under the lock no stealer is running, and a live pool's caches have their flags
+         * down, so the owner may fill its cache directly. */
         unsigned n = atomic_load_explicit(&c->count, memory_order_relaxed);
         unsigned k = POOL_CACHE_BATCH;
         if (k > p->depot_count)
@@ -386,7 +401,7 @@ bool pool_retire(struct pool *p)
 {
     pthread_mutex_lock(&p->lock);
     __atomic_store_n(&p->retired, true, __ATOMIC_RELEASE);
-    caches_stop_locked(p); /* `steal` stays raised: every later put goes to the depot */
+    caches_stop_locked(p); /* the flags stay raised: every later put goes to the depot */
     caches_drain_locked(p);
     bool release = p->depot_count == p->created;
     pthread_mutex_unlock(&p->lock);
@@ -401,7 +416,7 @@ void pool_stats(struct pool *p, struct pool_stats *out)
     uint32_t free_now = p->depot_count;
     for (unsigned s = 1; s < POOL_MAX_SLOTS; s++) {
         struct pool_cache *c = atomic_load_explicit(&p->caches[s], memory_order_relaxed);
-        free_now += atomic_load_explicit(&c->count, memory_order_relaxed); /* no cache: 0 */
+        free_now += cache_objects(c); /* no cache: 0 */
     }
     out->declared = p->declared;
     out->created = p->created;

@@ -7,12 +7,16 @@
  * - Each (pool, thread slot) has a cache owned by that thread. The owner touches it with plain
  *   loads and stores only; no lock, no atomic read-modify-write, no write into the objects.
  * - Anyone else who must see or empty a cache (a thread that found a limited pool exhausted, or
- *   the pool being retired) takes the pool lock, raises the cache's `steal` flag and waits for
- *   `active` to drop: an asymmetric Dekker handshake. The owner's half costs a compiler barrier,
- *   because membarrier(2) supplies the missing hardware fence only when a stealer asks for it.
- *   Under ThreadSanitizer, which cannot see membarrier, the owner uses a sequentially consistent
- *   store instead. Where membarrier is unavailable no cache is ever made: every thread works on
- *   the depot under the lock, slower but exact.
+ *   the pool being retired) takes the pool lock, raises the POOL_STEAL bit of the cache's count
+ *   and waits for `active` to drop: an asymmetric Dekker handshake. The owner's half costs a
+ *   compiler barrier, because membarrier(2) supplies the missing hardware fence only when a
+ *   stealer asks for it. Under ThreadSanitizer, which cannot see membarrier, the owner uses a
+ *   sequentially consistent store instead. Where membarrier is unavailable no cache is ever
+ *   made: every thread works on the depot under the lock, slower but exact.
+ * - The steal flag lives in the count word so that one load and one compare tell the owner
+ *   both that the cache is its own and that it holds (or has room for) an object. The price is
+ *   paid by the stealer: an owner that read the word just before the flag went up stores its new
+ *   count over it, so the stealer raises the flag again until it survives a quiet owner.
  * - Objects move between caches and depot in batches, under the pool lock.
  * - A pool never creates more than `limit` objects, so a pool of N never hands out N+1, and an
  *   allocation fails only after every cache has been emptied into the depot. */
@@ -46,10 +50,13 @@ enum {
     POOL_UNLIMITED = UINT32_MAX,
 };
 
+/* Set in a cache's count while someone else wants the cache: every fast path then sees a count
+ * out of range and takes the slow path. */
+#define POOL_STEAL 0x80000000u
+
 struct pool_cache {
     _Atomic unsigned active; /* owner is inside a fast path */
-    _Atomic unsigned steal;  /* someone else wants the cache: owner must take the slow path */
-    _Atomic unsigned count;  /* atomic only so that usage reports may read it; owner-written */
+    _Atomic unsigned count;  /* objects held, | POOL_STEAL; written by the owner, or under the lock */
     void *objs[POOL_CACHE_SIZE];
 };
 
@@ -96,8 +103,8 @@ static inline void *pool_layer_data(struct pool *pool)
 /* Which slot this thread's caches live in; 0 until the thread's first slow path. */
 extern __thread unsigned pool_tls_slot __attribute__((tls_model("initial-exec")));
 
-/* Every slot without a cache of its own points here: its `steal` flag is always raised and its
- * count always 0, so the fast paths need no NULL test, only the flag test they make anyway. */
+/* Every slot without a cache of its own points here: its count is always POOL_STEAL, so the fast
+ * paths need no NULL test, only the range test they make anyway. */
 extern struct pool_cache pool_no_cache;
 
 void *pool_get_slow(struct pool *pool);
@@ -141,38 +148,42 @@ static inline struct pool_cache *pool_my_cache(struct pool *pool)
     return atomic_load_explicit(&pool->caches[pool_tls_slot], memory_order_acquire);
 }
 
-/* The fast path alone: NULL whenever the slow path would be needed, so that callers can keep the
- * fast path a leaf and hand everything else to one tail call. */
-static inline void *pool_try_get(struct pool *pool)
+/* The owner's read of its count. seq_cst costs nothing more than relaxed on x86 and is what makes
+ * the handshake hold under ThreadSanitizer, where no membarrier stands behind the owner. */
+static inline unsigned pool_cache_count(struct pool_cache *c)
+{
+    return atomic_load_explicit(&c->count, memory_order_seq_cst);
+}
+
+/* The fast path alone: false whenever the slow path would be needed, so that callers can keep
+ * the fast path a leaf and hand everything else to one tail call. */
+static inline bool pool_try_get(struct pool *pool, void **out)
 {
     struct pool_cache *c = pool_my_cache(pool);
     pool_cache_enter(c);
-    /* `steal` before `count`: a stealer that drained this cache and already lowered its flag
-     * published the new count with that store, and only this order is sure to see it. */
-    unsigned stolen = atomic_load_explicit(&c->steal, memory_order_seq_cst);
-    unsigned n = atomic_load_explicit(&c->count, memory_order_relaxed);
-    void *obj = NULL;
-    if (POOL_LIKELY(!(stolen | (n == 0)))) {
-        obj = c->objs[n - 1];
+    unsigned n = pool_cache_count(c);
+    /* One compare: an empty cache wraps to UINT_MAX, a raised steal flag is above the size. */
+    bool ok = POOL_LIKELY(n - 1 < POOL_CACHE_SIZE);
+    if (ok) {
+        *out = c->objs[n - 1];
         atomic_store_explicit(&c->count, n - 1, memory_order_relaxed);
     }
     pool_cache_leave(c);
-    return obj;
+    return ok;
 }
 
 static inline void *pool_get(struct pool *pool)
 {
-    void *obj = pool_try_get(pool);
-    return POOL_LIKELY(obj != NULL) ? obj : pool_get_slow(pool);
+    void *obj;
+    return pool_try_get(pool, &obj) ? obj : pool_get_slow(pool);
 }
 
 static inline void pool_put(struct pool *pool, void *obj)
 {
     struct pool_cache *c = pool_my_cache(pool);
     pool_cache_enter(c);
-    unsigned stolen = atomic_load_explicit(&c->steal, memory_order_seq_cst);
-    unsigned n = atomic_load_explicit(&c->count, memory_order_relaxed);
-    if (POOL_UNLIKELY(stolen | (n == POOL_CACHE_SIZE))) {
+    unsigned n = pool_cache_count(c);
+    if (POOL_UNLIKELY(n >= POOL_CACHE_SIZE)) { /* full, or the steal flag is up */
         pool_cache_leave(c);
         pool_put_slow(pool, obj);
         return;

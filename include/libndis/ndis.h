@@ -528,6 +528,24 @@ NDISAPI VOID __libndis_fast_NdisChainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BU
 NDISAPI VOID __libndis_fast_NdisChainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER Buffer);
 NDISAPI VOID __libndis_fast_NdisUnchainBufferAtFront(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer);
 NDISAPI VOID __libndis_fast_NdisUnchainBufferAtBack(PNDIS_PACKET Packet, PNDIS_BUFFER *Buffer);
+NDISAPI VOID __libndis_at_NdisAllocateBuffer(const char *File, int Line, PNDIS_STATUS Status,
+                                             PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle,
+                                             PVOID VirtualAddress, UINT Length);
+NDISAPI VOID __libndis_at_NdisCopyBuffer(const char *File, int Line, PNDIS_STATUS Status,
+                                         PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle,
+                                         PVOID MemoryDescriptor, UINT Offset, UINT Length);
+NDISAPI VOID __libndis_at_NdisFreeBuffer(const char *File, int Line, PNDIS_BUFFER Buffer);
+NDISAPI VOID __libndis_at_NdisAllocatePacket(const char *File, int Line, PNDIS_STATUS Status,
+                                             PNDIS_PACKET *Packet, NDIS_HANDLE PoolHandle);
+NDISAPI VOID __libndis_at_NdisFreePacket(const char *File, int Line, PNDIS_PACKET Packet);
+NDISAPI VOID __libndis_at_NdisChainBufferAtFront(const char *File, int Line, PNDIS_PACKET Packet,
+                                                 PNDIS_BUFFER Buffer);
+NDISAPI VOID __libndis_at_NdisChainBufferAtBack(const char *File, int Line, PNDIS_PACKET Packet,
+                                                PNDIS_BUFFER Buffer);
+NDISAPI VOID __libndis_at_NdisUnchainBufferAtFront(const char *File, int Line, PNDIS_PACKET Packet,
+                                                   PNDIS_BUFFER *Buffer);
+NDISAPI VOID __libndis_at_NdisUnchainBufferAtBack(const char *File, int Line, PNDIS_PACKET Packet,
+                                                  PNDIS_BUFFER *Buffer);
 #if !defined(LIBNDIS_NO_CALL_SITES) && !defined(LIBNDIS_BUILDING)
 #define NdisAllocateBufferPool(...) (__LIBNDIS_AT(), NdisAllocateBufferPool(__VA_ARGS__))
 #define NdisFreeBufferPool(...) (__LIBNDIS_AT(), NdisFreeBufferPool(__VA_ARGS__))

@@ -171,20 +171,25 @@ extern LIBNDIS_API unsigned char __libndis_verifying;
 LIBNDIS_API void __libndis_set_site(const char *file, int line);
 #define __LIBNDIS_AT() \
     (__builtin_expect(__libndis_verifying, 0) ? __libndis_set_site(__FILE__, __LINE__) : (void)0)
-/* The hot calls branch at the call site instead: checked call with its site, or straight to an
- * entry that does no check at all, so that the verifier off costs them one compare and branch. */
+/* The hot calls branch at the call site instead: one call to a checked entry that takes the site
+ * as arguments, or straight to an entry that does no check at all, so that the verifier off costs
+ * them one compare and branch and the cold branch stays a single call. */
 #ifdef LIBNDIS_VERIFIER_COMPILED_OUT
 #define __LIBNDIS_CALL(fn, ...) __libndis_fast_##fn(__VA_ARGS__)
 #else
 #define __LIBNDIS_CALL(fn, ...)                                                         \
     (__builtin_expect(__libndis_verifying, 0)                                           \
-         ? (__libndis_set_site(__FILE__, __LINE__), fn(__VA_ARGS__))                    \
+         ? __libndis_at_##fn(__FILE__, __LINE__, __VA_ARGS__)                           \
          : __libndis_fast_##fn(__VA_ARGS__))
 #endif
 LIBNDIS_API PMDL NTAPI __libndis_fast_IoAllocateMdl(PVOID VirtualAddress, ULONG Length,
                                                     BOOLEAN SecondaryBuffer, BOOLEAN ChargeQuota,
                                                     PIRP Irp);
 LIBNDIS_API VOID NTAPI __libndis_fast_IoFreeMdl(PMDL Mdl);
+LIBNDIS_API PMDL NTAPI __libndis_at_IoAllocateMdl(const char *File, int Line, PVOID VirtualAddress,
+                                                  ULONG Length, BOOLEAN SecondaryBuffer,
+                                                  BOOLEAN ChargeQuota, PIRP Irp);
+LIBNDIS_API VOID NTAPI __libndis_at_IoFreeMdl(const char *File, int Line, PMDL Mdl);
 #if !defined(LIBNDIS_NO_CALL_SITES) && !defined(LIBNDIS_BUILDING)
 #define IoAllocateMdl(...) __LIBNDIS_CALL(IoAllocateMdl, __VA_ARGS__)
 #define IoFreeMdl(...) __LIBNDIS_CALL(IoFreeMdl, __VA_ARGS__)
