@@ -182,24 +182,48 @@ NDISAPI VOID NdisSetPacketPoolProtocolId(NDIS_HANDLE PacketPoolHandle, UINT Prot
 
 /* ---- packets ---- */
 
-/* Makes the object `h` a fresh packet of pool `p`. */
-static inline PNDIS_PACKET packet_fresh(struct pool *p, struct packet_hdr *h)
+/* A fresh packet's NDIS_PACKET_PRIVATE is set field by field, its padding included; every byte
+ * after it is zeroed by one memset, which then starts 16-byte aligned. */
+#define PACKET_FIELDS_END sizeof(NDIS_PACKET_PRIVATE)
+#define PACKET_PAD_START (offsetof(NDIS_PACKET_PRIVATE, NdisPacketOobOffset) + sizeof(USHORT))
+
+/* Makes the object `h` a fresh packet of pool `p`, all but the bytes from PACKET_FIELDS_END to
+ * the end of the packet, which the caller zeroes with packet_zero_rest(): last, so that the
+ * fast path can leave with a tail call to memset. */
+static inline PNDIS_PACKET packet_fresh_fields(struct pool *p, struct packet_hdr *h)
 {
     struct packet_pool_data *d = packet_pool_data(p);
     PNDIS_PACKET pkt = (PNDIS_PACKET)(h + 1);
-    /* Zeroed on every allocation: reserved areas, OOB and per-packet info alike. The stack
-     * locations only when a driver has used them, since few drivers ever do. */
-    memset(pkt, 0, d->packet_size);
+    /* The stack locations are zeroed only when a driver has used them: few drivers ever do. */
     if (POOL_UNLIKELY(h->stacks_used)) {
         memset(h->stacks, 0, sizeof(h->stacks));
         h->stacks_used = 0;
     }
     h->state = PACKET_STATE_LIVE;
+    pkt->Private.PhysicalCount = 0;
+    pkt->Private.TotalLength = 0;
+    pkt->Private.Head = NULL;
+    pkt->Private.Tail = NULL;
     pkt->Private.Pool = p;
+    pkt->Private.Count = 0;
+    pkt->Private.Flags = atomic_load_explicit(&d->protocol_id, memory_order_relaxed);
     pkt->Private.ValidCounts = TRUE;
     pkt->Private.NdisPacketFlags = fPACKET_ALLOCATED_BY_NDIS;
-    pkt->Private.Flags = atomic_load_explicit(&d->protocol_id, memory_order_relaxed);
     pkt->Private.NdisPacketOobOffset = d->oob_offset;
+    memset((char *)pkt + PACKET_PAD_START, 0, PACKET_FIELDS_END - PACKET_PAD_START);
+    return pkt;
+}
+
+/* Zeroed on every allocation (decision 14): reserved areas, OOB and per-packet info alike. */
+static inline void packet_zero_rest(struct pool *p, PNDIS_PACKET pkt)
+{
+    memset((char *)pkt + PACKET_FIELDS_END, 0, packet_pool_data(p)->packet_size - PACKET_FIELDS_END);
+}
+
+static inline PNDIS_PACKET packet_fresh(struct pool *p, struct packet_hdr *h)
+{
+    PNDIS_PACKET pkt = packet_fresh_fields(p, h);
+    packet_zero_rest(p, pkt);
     return pkt;
 }
 
@@ -234,8 +258,10 @@ LIBNDIS_API VOID __libndis_fast_NdisAllocatePacket(PNDIS_STATUS Status, PNDIS_PA
     if (POOL_LIKELY(p != NULL && Status != NULL && Packet != NULL &&
                     p->magic == PACKET_POOL_MAGIC) &&
         pool_try_get(p, &obj)) {
-        *Packet = packet_fresh(p, obj);
+        PNDIS_PACKET pkt = packet_fresh_fields(p, obj);
+        *Packet = pkt;
         *Status = NDIS_STATUS_SUCCESS;
+        packet_zero_rest(p, pkt);
         return;
     }
     packet_allocate_raw(Status, Packet, PoolHandle);
@@ -272,7 +298,7 @@ NDISAPI VOID NdisDprAllocatePacketNonInterlocked(PNDIS_STATUS Status, PNDIS_PACK
 }
 
 /* A second free, or a packet that no pool made, is ignored. */
-void packet_free_raw(PNDIS_PACKET Packet)
+static inline void packet_free(PNDIS_PACKET Packet)
 {
     if (Packet == NULL)
         return;
@@ -283,13 +309,15 @@ void packet_free_raw(PNDIS_PACKET Packet)
     pool_put(h->pool, h);
 }
 
+void packet_free_raw(PNDIS_PACKET Packet) { packet_free(Packet); }
+
 void packet_release_quarantined(PNDIS_PACKET p)
 {
     packet_hdr_of(p)->state = PACKET_STATE_LIVE;
     packet_free_raw(p);
 }
 
-LIBNDIS_API VOID __libndis_fast_NdisFreePacket(PNDIS_PACKET Packet) { packet_free_raw(Packet); }
+LIBNDIS_API VOID __libndis_fast_NdisFreePacket(PNDIS_PACKET Packet) { packet_free(Packet); }
 
 NDISAPI VOID NdisFreePacket(PNDIS_PACKET Packet)
 {
