@@ -3,7 +3,7 @@
  * floor.h and, when built with DPDK, of dpdk.h: W1 (allocate + free), W2 (bursts), W3
  * (NdisCopyBuffer of a k-descriptor frame), W4 (the packet cycle), W5 (two threads), W6 (host
  * calibration), and the memory each back-end takes per descriptor. Runs itself in pinned
- * processes, prints a table and one JSON line per row. How to run and read: README.md. */
+ * processes; prints a table, the targets beside the floor's figures, JSON lines. See README.md */
 #define _GNU_SOURCE
 #ifndef LIBNDIS_BENCH_LINK
 #define LIBNDIS_BENCH_LINK "unknown"
@@ -1356,10 +1356,19 @@ static const char *verify_w6(int shape)
 
 /* ---- options ---- */
 
+/* A LIBNDIS_BENCH_NO_VERIFIER build (the define reaches this file too, so its calls go straight
+ * to the unchecked entries): the reference of the verifier-off target, with no checked mode. */
+#ifdef LIBNDIS_VERIFIER_COMPILED_OUT
+#define VERIFIER_BUILT 0
+#else
+#define VERIFIER_BUILT 1
+#endif
+
 enum dpdk_status { DPDK_NOT_BUILT, DPDK_NOT_SELECTED, DPDK_DISABLED, DPDK_FAILED, DPDK_OK };
 
 struct opts {
     int quick, child, no_fork, no_dpdk, memory, probe;
+    const char *vo_bin; /* --verifier-off: the LIBNDIS_BENCH_NO_VERIFIER build of this program */
     int procs, reps, slices;
     size_t iters[WL_COUNT], warmup[WL_COUNT];
     unsigned verify_div; /* libndis+verify rows run 1/verify_div of the operations */
@@ -1373,7 +1382,7 @@ static void usage(FILE *f)
     fputs("usage: bench_pool [--quick] [--procs N] [--reps N] [--slices N] [--iters N] [--warmup N]\n"
           "                  [--backends libndis,floor,floor-cache,malloc,libndis+verify,dpdk]\n"
           "                  [--workloads W1,W2,W3,W4,W5,W6] [--ks 1,4,16] [--bursts 32,512]\n"
-          "                  [--cpu N] [--seed N] [--no-dpdk] [--no-fork]\n"
+          "                  [--cpu N] [--seed N] [--no-dpdk] [--no-fork] [--verifier-off PATH]\n"
           "  --quick      few iterations (CI smoke test, a few seconds)\n"
           "  --procs N    processes, each a fresh exec of this program (default 5)\n"
           "  --reps N     timed repetitions per row in each process (default 9)\n"
@@ -1385,7 +1394,11 @@ static void usage(FILE *f)
           "  --cpu N      CPU to pin to (default: the last one this process may use); the\n"
           "               second thread of W5 and W6 takes another one\n"
           "  --no-dpdk    leave the dpdk back-end out (no EAL start)\n"
-          "  --no-fork    run everything in this process (for valgrind/callgrind)\n",
+          "  --no-fork    run everything in this process (for valgrind/callgrind)\n"
+          "  --verifier-off PATH\n"
+          "               bench_pool built with -DLIBNDIS_BENCH_NO_VERIFIER=ON: its W1 and W3\n"
+          "               k=4 rows alternate with this program's, process by process, for the\n"
+          "               verifier-off target (scripts/bench.sh builds and passes it)\n",
           f);
 }
 
@@ -1450,6 +1463,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
             o->cpu = atoi(v);
         else if (strcmp(a, "--seed") == 0)
             o->seed = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--verifier-off") == 0)
+            o->vo_bin = v;
         else if (strcmp(a, "--backends") == 0)
             o->be_mask = parse_names(v, be_name, BE_SELECTABLE);
         else if (strcmp(a, "--workloads") == 0)
@@ -1542,6 +1557,8 @@ static int row_exists(enum backend be, int wl, int ki)
 {
     int two_cpus = CPU_COUNT(&g_allowed) >= 2;
     if ((wl == W6) != (be == BE_HOST))
+        return 0;
+    if (be == BE_LIBNDIS_VERIFY && !VERIFIER_BUILT)
         return 0;
     if (be == BE_DPDK && !g_dpdk_on)
         return 0;
@@ -1996,6 +2013,11 @@ static int child_run(const struct opts *o, FILE *out)
 {
     int rc;
     fprintf(out, "P %d\n", g_cpu);
+    /* What this binary is and which row each index names: the verifier-off phase reads another
+     * build's processes, whose rows it did not make itself. */
+    fprintf(out, "V %d\n", VERIFIER_BUILT);
+    for (int i = 0; i < g_nrows; i++)
+        fprintf(out, "N %d %d %d %d\n", i, (int)g_rows[i].be, g_rows[i].wl, g_rows[i].ki);
     make_inputs(o->seed);
     if (o->memory)
         memory_report(o, out);
@@ -2082,6 +2104,67 @@ static int read_results(FILE *in, int cap)
     return 0;
 }
 
+/* A measuring process's arguments: `--child`, `extra`, the user's, then `after` (which override
+ * the user's: the last occurrence of an option wins). */
+static char **child_args(char *argv0, int argc, char **argv, const char **extra, int nextra,
+                         const char **after, int nafter)
+{
+    char **args = calloc((size_t)argc + (size_t)nextra + (size_t)nafter + 2, sizeof(*args));
+    if (args == NULL)
+        return NULL;
+    int n = 0;
+    args[n++] = argv0;
+    args[n++] = "--child";
+    for (int i = 0; i < nextra; i++)
+        args[n++] = (char *)extra[i];
+    for (int i = 1; i < argc; i++)
+        args[n++] = argv[i];
+    for (int i = 0; i < nafter; i++)
+        args[n++] = (char *)after[i];
+    return args;
+}
+
+static int wait_child(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Starts `path` (or, failing that, `fallback` through PATH) with its stdout on a pipe read
+ * through the FILE returned. A fresh exec, not just a fork: new address space layout, cold
+ * caches, own heap. */
+static FILE *spawn_child(const char *path, const char *fallback, char **args, pid_t *pid)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return NULL;
+    fflush(stdout);
+    *pid = fork();
+    if (*pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
+    }
+    if (*pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execv(path, args);
+        if (fallback != NULL)
+            execvp(fallback, args);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *in = fdopen(fds[0], "r");
+    if (in == NULL) {
+        close(fds[0]); /* the child's writes now fail and it ends */
+        wait_child(*pid);
+    }
+    return in;
+}
+
 /* One process: a fresh exec of this program with `extra` arguments before the user's. */
 static int run_process(const struct opts *o, int argc, char **argv, int cap, const char **extra,
                        int nextra)
@@ -2096,38 +2179,17 @@ static int run_process(const struct opts *o, int argc, char **argv, int cap, con
         fclose(tmp);
         return rc;
     }
-    int fds[2];
-    if (pipe(fds) != 0)
+    char **args = child_args(argv[0], argc, argv, extra, nextra, NULL, 0);
+    if (args == NULL)
         return -1;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0)
+    pid_t pid;
+    FILE *in = spawn_child("/proc/self/exe", argv[0], args, &pid);
+    free(args);
+    if (in == NULL)
         return -1;
-    if (pid == 0) {
-        /* A fresh exec, not just a fork: new address space layout, cold caches, own heap. */
-        char **args = calloc((size_t)argc + (size_t)nextra + 2, sizeof(*args));
-        int n = 0;
-        args[n++] = argv[0];
-        args[n++] = "--child";
-        for (int i = 0; i < nextra; i++)
-            args[n++] = (char *)extra[i];
-        for (int i = 1; i < argc; i++)
-            args[n++] = argv[i];
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        execv("/proc/self/exe", args);
-        execvp(argv[0], args);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *in = fdopen(fds[0], "r");
     read_results(in, cap);
     fclose(in);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return wait_child(pid);
 }
 
 /* EAL is tried once in a process of its own first, so that an EAL that aborts or exits cannot
@@ -2193,6 +2255,212 @@ static void compute_stats(int cap)
     }
     free(tmp);
 }
+/* ---- the verifier-off target: this build against a LIBNDIS_BENCH_NO_VERIFIER build ---- */
+
+/* Two programs cannot share a process, so the two builds take turns, process by process (A B,
+ * B A, ...: a drift of the host lands on both), on W1 and W3 k=4 only, with the floor beside
+ * libndis in each: the floor's code is the same in both builds, so its ratio between the two
+ * processes of a pair is what this comparison shows when nothing differs. */
+enum { VO_W1, VO_W3, VO_LOADS, VO_SIDES = 2 /* libndis, floor */ };
+static const char *const vo_load_name[VO_LOADS] = {"W1", "W3 k=4"};
+
+struct vo_proc {
+    int built;   /* the process's VERIFIER_BUILT, -1 until it says */
+    int n[VO_LOADS][VO_SIDES];
+    double *ns;  /* [load][side][repetition] */
+};
+
+static struct {
+    int state;      /* 1 measured, 0 n/a (why says why) */
+    char why[256];
+    int pairs;
+    int have[VO_LOADS];
+    struct ratio lib[VO_LOADS], flo[VO_LOADS];
+    double ns_this[VO_LOADS], ns_ref[VO_LOADS]; /* medians of libndis's ns per operation */
+} g_vo;
+
+static void vo_na(const char *why)
+{
+    g_vo.state = 0;
+    snprintf(g_vo.why, sizeof(g_vo.why), "%s", why);
+}
+
+static double *vo_at(struct vo_proc *pr, int load, int side, int cap)
+{
+    return &pr->ns[(load * VO_SIDES + side) * cap];
+}
+
+static void vo_read(FILE *in, struct vo_proc *pr, int cap)
+{
+    enum { MAX_VO_ROWS = 8 };
+    int slot_of[MAX_VO_ROWS];
+    for (int i = 0; i < MAX_VO_ROWS; i++)
+        slot_of[i] = -1;
+    char line[256];
+    while (fgets(line, sizeof(line), in) != NULL) {
+        int idx, be, wl, ki, v;
+        double ns;
+        if (sscanf(line, "V %d", &v) == 1) {
+            pr->built = v;
+        } else if (sscanf(line, "N %d %d %d %d", &idx, &be, &wl, &ki) == 4 && idx >= 0 &&
+                   idx < MAX_VO_ROWS) {
+            int load = wl == W1 ? VO_W1 : wl == W3 && ki == 1 ? VO_W3 : -1;
+            int side = be == BE_LIBNDIS ? 0 : be == BE_FLOOR ? 1 : -1;
+            slot_of[idx] = load < 0 || side < 0 ? -1 : load * VO_SIDES + side;
+        } else if (sscanf(line, "R %d %lf", &idx, &ns) == 2 && idx >= 0 && idx < MAX_VO_ROWS &&
+                   slot_of[idx] >= 0) {
+            int load = slot_of[idx] / VO_SIDES, side = slot_of[idx] % VO_SIDES;
+            if (pr->n[load][side] < cap)
+                vo_at(pr, load, side, cap)[pr->n[load][side]++] = ns;
+        }
+    }
+}
+
+/* One process of `path` measuring only the verifier-off rows (`after` overrides the user's
+ * choice of rows; his repetitions, slices, operations, seed and CPU stay). */
+static int vo_run_one(const char *path, const char *argv0, int argc, char **argv,
+                      const char *workloads, struct vo_proc *pr, int cap)
+{
+    const char *after[] = {"--no-dpdk", "--workloads", workloads, "--ks", "4",
+                           "--backends", "libndis,floor"};
+    char **args = child_args((char *)argv0, argc, argv, NULL, 0, after,
+                             (int)(sizeof(after) / sizeof(after[0])));
+    if (args == NULL)
+        return -1;
+    pid_t pid;
+    FILE *in = spawn_child(path, path == argv0 ? NULL : argv0, args, &pid);
+    free(args);
+    if (in == NULL)
+        return -1;
+    pr->built = -1;
+    memset(pr->n, 0, sizeof(pr->n));
+    vo_read(in, pr, cap);
+    fclose(in);
+    return wait_child(pid);
+}
+
+/* Which of W1 and W3 k=4 the user's choice of rows includes: none means no verifier-off rows. */
+static int vo_loads(const struct opts *o, char *workloads, size_t cap)
+{
+    int mask = 0;
+    if (o->wl_mask & (1u << W1))
+        mask |= 1 << VO_W1;
+    if ((o->wl_mask & (1u << W3)) && (o->k_mask & (1u << 1)))
+        mask |= 1 << VO_W3;
+    snprintf(workloads, cap, "%s%s%s", mask & (1 << VO_W1) ? "W1" : "",
+             mask == 3 ? "," : "", mask & (1 << VO_W3) ? "W3" : "");
+    return mask;
+}
+
+/* Appends the ratios a / b of repetition j of the two processes of a pair, and a's and b's
+ * libndis figures, for every j both have. */
+static void vo_pair_up(struct vo_proc *a, struct vo_proc *b, int cap,
+                       double *ratios[VO_LOADS][VO_SIDES], double *ns[VO_LOADS][2], int *count)
+{
+    for (int l = 0; l < VO_LOADS; l++) {
+        int n = a->n[l][0];
+        for (int s = 0; s < VO_SIDES; s++) {
+            n = a->n[l][s] < n ? a->n[l][s] : n;
+            n = b->n[l][s] < n ? b->n[l][s] : n;
+        }
+        for (int j = 0; j < n; j++) {
+            for (int s = 0; s < VO_SIDES; s++)
+                ratios[l][s][count[l] + j] = vo_at(a, l, s, cap)[j] / vo_at(b, l, s, cap)[j];
+            ns[l][0][count[l] + j] = vo_at(a, l, 0, cap)[j];
+            ns[l][1][count[l] + j] = vo_at(b, l, 0, cap)[j];
+        }
+        count[l] += n;
+    }
+}
+
+static void vo_ratio(double *v, int n, struct ratio *out)
+{
+    out->ok = n > 0;
+    if (n > 0) {
+        out->med = median_of(v, n);
+        out->min = v[0];
+        out->max = v[n - 1];
+    }
+}
+
+/* Runs the pairs of processes; 0 when measured or not applicable (g_vo says which), non-zero
+ * when a process failed. */
+static int verifier_off_phase(const struct opts *o, int argc, char **argv)
+{
+    char workloads[16];
+    int mask = vo_loads(o, workloads, sizeof(workloads));
+    if (o->vo_bin == NULL) {
+        vo_na("no reference build given: scripts/bench.sh builds one and passes --verifier-off");
+        return 0;
+    }
+    if (o->no_fork) {
+        vo_na("--no-fork: the two builds need processes of their own");
+        return 0;
+    }
+    if (!VERIFIER_BUILT) {
+        vo_na("this program is itself the LIBNDIS_BENCH_NO_VERIFIER build");
+        return 0;
+    }
+    if (!(o->be_mask & (1u << BE_LIBNDIS)) || mask == 0) {
+        vo_na("libndis W1 and W3 k=4 not among the rows chosen");
+        return 0;
+    }
+    /* Twice --procs pairs: a process of 4 rows takes a fraction of a second, and the figure
+     * moves more between processes than between repetitions. */
+    int pairs = 2 * o->procs;
+    int cap = o->reps, total = pairs * o->reps, count[VO_LOADS] = {0, 0}, rc = 0;
+    /* Per load: the ratios of both sides and both builds' libndis figures over all pairs, then
+     * one process's figures for each build. */
+    size_t per_run = (size_t)total * VO_LOADS * 4, per_proc = (size_t)cap * VO_LOADS * VO_SIDES;
+    double *buf = calloc(per_run + 2 * per_proc, sizeof(double));
+    if (buf == NULL)
+        return -1;
+    double *ratios[VO_LOADS][VO_SIDES], *ns[VO_LOADS][2];
+    for (int l = 0; l < VO_LOADS; l++)
+        for (int s = 0; s < 2; s++) {
+            ratios[l][s] = buf + (size_t)total * (l * 4 + s);
+            ns[l][s] = buf + (size_t)total * (l * 4 + 2 + s);
+        }
+    struct vo_proc this_pr = {.ns = buf + per_run};
+    struct vo_proc ref_pr = {.ns = buf + per_run + per_proc};
+    for (int p = 0; p < pairs && rc == 0; p++) {
+        for (int turn = 0; turn < 2 && rc == 0; turn++) {
+            int ref = (p + turn) % 2; /* A B, then B A */
+            rc = ref ? vo_run_one(o->vo_bin, o->vo_bin, argc, argv, workloads, &ref_pr, cap)
+                     : vo_run_one("/proc/self/exe", argv[0], argc, argv, workloads, &this_pr, cap);
+            if (rc != 0)
+                fprintf(stderr, "bench_pool: verifier-off process %d of %s failed (status %d)\n",
+                        p + 1, ref ? o->vo_bin : "this build", rc);
+        }
+        if (rc != 0)
+            break;
+        if (ref_pr.built != 0) {
+            char why[256];
+            snprintf(why, sizeof(why), "%.160s is not a LIBNDIS_BENCH_NO_VERIFIER build",
+                     o->vo_bin);
+            vo_na(why);
+            free(buf);
+            return 0;
+        }
+        vo_pair_up(&this_pr, &ref_pr, cap, ratios, ns, count);
+        g_vo.pairs = p + 1;
+    }
+    if (rc == 0) {
+        g_vo.state = 1;
+        for (int l = 0; l < VO_LOADS; l++) {
+            g_vo.have[l] = count[l] > 0;
+            vo_ratio(ratios[l][0], count[l], &g_vo.lib[l]);
+            vo_ratio(ratios[l][1], count[l], &g_vo.flo[l]);
+            if (count[l] > 0) {
+                g_vo.ns_this[l] = median_of(ns[l][0], count[l]);
+                g_vo.ns_ref[l] = median_of(ns[l][1], count[l]);
+            }
+        }
+    }
+    free(buf);
+    return rc;
+}
+
 struct host {
     char cpu[128];
     char commit[64];
@@ -2345,6 +2613,13 @@ static void print_header(const struct opts *o, const struct host *h)
            FRAME_LEN, (unsigned long)g_w1_offset, FRAME_LEN, (unsigned long)g_frame_offset,
            W3_PAIRS, W4_PROTOCOL_RESERVED, w4_packet_size(), RING_SIZE);
     printf("dpdk: %s\n", dpdk_status_text());
+    if (!VERIFIER_BUILT)
+        printf("note: a LIBNDIS_BENCH_NO_VERIFIER build: the checked mode is compiled out, so no "
+               "libndis+verify rows;\n  this program is the reference of the verifier-off "
+               "target\n");
+    else if (g_vo.state == 1)
+        printf("verifier off: this build's W1 and W3 k=4 against %s, %d pairs of processes "
+               "taking turns\n", o->vo_bin, g_vo.pairs);
     if (CPU_COUNT(&g_allowed) < 2)
         printf("note: one CPU only: the two-thread rows (W5, W6 round trip) are skipped\n");
     if (o->procs < 3 || o->reps < 7)
@@ -2390,87 +2665,296 @@ static void print_rows(void)
            "allocated on one thread and freed on the other; W6 round trip: ns per trip\n");
 }
 
-static void print_floor_targets(void)
+/* ---- the targets, each with what the floor shows for the same comparison ---- */
+
+/* T_VS asks libndis to be `threshold` times faster than another back-end (`faster`) or to stay
+ * within `threshold` times it; T_FLOOR within `threshold` times the floor; T_SINGLE the W5
+ * private per-thread cost within `threshold` times the same back-end's W1; T_VERIFY_ON the
+ * checked mode within `threshold` times libndis; T_VERIFY_OFF this build within `threshold`
+ * times the LIBNDIS_BENCH_NO_VERIFIER build. */
+enum tkind { T_FLOOR, T_VS, T_SINGLE, T_VERIFY_ON, T_VERIFY_OFF };
+
+struct target_spec {
+    const char *id;    /* stable key of the JSON line */
+    const char *label; /* short form, for tables of several runs */
+    enum tkind kind;
+    int wl, ki;
+    enum backend against;
+    int faster;
+    double threshold;
+    const char *name;
+};
+
+static const struct target_spec g_target_specs[] = {
+    {"W1_floor", "W1 <= 1.5x floor", T_FLOOR, W1, 0, BE_FLOOR, 0, 1.5,
+     "W1 allocate/free pair <= 1.5x floor (time; instructions: bench/callgrind_gate.sh)"},
+    {"W1_dpdk", "W1 >= 2.5x faster than dpdk", T_VS, W1, 0, BE_DPDK, 1, 2.5,
+     "W1 allocate/free pair >= 2.5x faster than dpdk rte_mempool (cached)"},
+    {"W1_malloc", "W1 >= 4x faster than malloc", T_VS, W1, 0, BE_MALLOC, 1, 4.0,
+     "W1 allocate/free pair >= 4x faster than glibc malloc"},
+    {"W2_512_dpdk", "W2 burst 512 <= dpdk", T_VS, W2, 1, BE_DPDK, 0, 1.0,
+     "W2 bursts of 512 <= dpdk rte_mempool bulk of 512"},
+    {"W3_4_floor", "W3 k=4 <= 1.2x floor", T_FLOOR, W3, 1, BE_FLOOR, 0, 1.2,
+     "W3 NdisCopyBuffer k=4 <= 1.2x floor prototype"},
+    {"W3_4_dpdk", "W3 k=4 >= 2.5x faster than dpdk", T_VS, W3, 1, BE_DPDK, 1, 2.5,
+     "W3 k=4 >= 2.5x faster than dpdk external-buffer mbufs"},
+    {"W4_4_floor", "W4 k=4 <= 1.3x floor", T_FLOOR, W4, 1, BE_FLOOR, 0, 1.3,
+     "W4 packet cycle k=4 <= 1.3x floor"},
+    {"W4_4_dpdk", "W4 k=4 >= 3x faster than dpdk", T_VS, W4, 1, BE_DPDK, 1, 3.0,
+     "W4 k=4 >= 3x faster than dpdk mbuf chains"},
+    {"W5_handoff_dpdk", "W5 handoff <= dpdk", T_VS, W5, W5_HANDOFF, BE_DPDK, 0, 1.0,
+     "W5 allocate on one thread, free on the other <= 1.0x dpdk rte_mempool"},
+    {"W5_private_single", "W5 private <= 1.1x 1-thread", T_SINGLE, W5, W5_PRIVATE, BE_LIBNDIS, 0,
+     1.1, "W5 two threads on private caches, per-thread cost <= 1.1x single-thread W1"},
+    {"W1_verifier_off", "W1 verifier off <= 1.05x", T_VERIFY_OFF, W1, VO_W1, BE_LIBNDIS, 0, 1.05,
+     "W1 verifier off: the cost of its branch <= 1.05x (against a LIBNDIS_BENCH_NO_VERIFIER "
+     "build)"},
+    {"W3_4_verifier_off", "W3 k=4 verifier off <= 1.05x", T_VERIFY_OFF, W3, VO_W3, BE_LIBNDIS, 0,
+     1.05, "W3 k=4 verifier off: the cost of its branch <= 1.05x (against a "
+           "LIBNDIS_BENCH_NO_VERIFIER build)"},
+    {"W1_verifier_on", "W1 verifier on <= 3x", T_VERIFY_ON, W1, 0, BE_LIBNDIS, 0, 3.0,
+     "W1 verifier on (libndis+verify) <= 3x libndis"},
+    {"W3_4_verifier_on", "W3 k=4 verifier on <= 3x", T_VERIFY_ON, W3, 1, BE_LIBNDIS, 0, 3.0,
+     "W3 k=4 verifier on (libndis+verify) <= 3x libndis"},
+};
+enum { N_TARGETS = sizeof(g_target_specs) / sizeof(g_target_specs[0]) };
+
+struct target_result {
+    const struct target_spec *t;
+    struct ratio lib;     /* libndis's ratio to what it is compared with: lower is better */
+    struct ratio ref;     /* the floor's ratio in the same comparison */
+    enum backend ref_be;  /* the floor, or floor-cache where the floor has no such row */
+    char na[256];         /* why the target has no figure, when lib.ok is 0 */
+    int met, attainable;  /* 1, 0, or -1 for n/a */
+};
+
+static struct target_result g_targets[N_TARGETS];
+
+/* The median over repetitions of row a / row b, both from the same repetitions. */
+static struct ratio pair_rows(int a, int b)
 {
-    for (int i = 0; i < g_nrows; i++) {
-        const struct row *r = &g_rows[i];
-        const struct stats *s = &g_stats[i];
-        double limit = r->wl == W1 ? 1.5 : 1.3;
-        char what[64];
-        if (r->be != BE_LIBNDIS || (r->wl != W1 && r->wl != W4) || !s->floor.ok)
-            continue;
-        if (r->wl == W1)
-            snprintf(what, sizeof(what), "W1 allocate/free pair");
+    struct ratio q = {0, 0, 0, 0};
+    if (a < 0 || b < 0 || g_stats[a].n == 0)
+        return q;
+    double *tmp = calloc((size_t)g_stats[a].n, sizeof(double));
+    if (tmp != NULL)
+        paired(&g_stats[a], b, &q, tmp);
+    free(tmp);
+    return q;
+}
+
+/* What the thresholds mean: `faster` targets hold when ratio <= 1 / threshold. */
+static int ratio_meets(const struct target_spec *t, double ratio)
+{
+    return t->faster ? ratio <= 1.0 / t->threshold : ratio <= t->threshold;
+}
+
+/* The figure as the target states it: "N x faster" or "N x". */
+static double shown(const struct target_spec *t, double ratio)
+{
+    return t->faster ? 1.0 / ratio : ratio;
+}
+
+static void eval_vs(const struct target_spec *t, struct target_result *r)
+{
+    int other = row_of(t->against, t->wl, t->ki);
+    if (other < 0) {
+        if (t->against == BE_DPDK && g_dpdk_status != DPDK_OK)
+            snprintf(r->na, sizeof(r->na), "dpdk %s", dpdk_status_text());
         else
-            snprintf(what, sizeof(what), "W4 packet cycle k=%d", row_k(r));
-        printf("target: libndis %s within %.1fx floor: %.2fx (repetitions %.2f - %.2fx) -> %s%s\n",
-               what, limit, s->floor.med, s->floor.min, s->floor.max,
-               s->floor.med <= limit ? "MET" : "NOT MET",
-               ratio_unstable(&s->floor) ? ", UNSTABLE (see below)" : "");
+            snprintf(r->na, sizeof(r->na), "no %s row in this run", be_name[t->against]);
+        return;
+    }
+    r->lib = pair_rows(row_of(BE_LIBNDIS, t->wl, t->ki), other);
+    /* The lock-free floor has no row where another thread frees: floor-cache is the cheapest
+     * reference that has one. */
+    r->ref_be = row_of(BE_FLOOR, t->wl, t->ki) >= 0 ? BE_FLOOR : BE_FLOOR_CACHE;
+    r->ref = pair_rows(row_of(r->ref_be, t->wl, t->ki), other);
+}
+
+static void eval_target(const struct target_spec *t, struct target_result *r)
+{
+    *r = (struct target_result){.t = t, .ref_be = BE_FLOOR, .met = -1, .attainable = -1};
+    int lib = row_of(BE_LIBNDIS, t->wl, t->ki);
+    switch (t->kind) {
+    case T_FLOOR:
+        r->lib = pair_rows(lib, row_of(BE_FLOOR, t->wl, t->ki));
+        r->ref = (struct ratio){r->lib.ok, 1.0, 1.0, 1.0};
+        break;
+    case T_VS:
+        if (lib >= 0)
+            eval_vs(t, r);
+        break;
+    case T_SINGLE: {
+        int f = row_of(BE_FLOOR, t->wl, t->ki);
+        if (lib >= 0)
+            r->lib = g_stats[lib].single;
+        if (f >= 0)
+            r->ref = g_stats[f].single;
+        break;
+    }
+    case T_VERIFY_ON:
+        r->lib = pair_rows(row_of(BE_LIBNDIS_VERIFY, t->wl, t->ki), lib);
+        if (!r->lib.ok && !VERIFIER_BUILT)
+            snprintf(r->na, sizeof(r->na), "the checked mode is compiled out of this build");
+        break;
+    case T_VERIFY_OFF:
+        if (g_vo.state != 1)
+            snprintf(r->na, sizeof(r->na), "%s", g_vo.why);
+        else if (!g_vo.have[t->ki])
+            snprintf(r->na, sizeof(r->na), "%s not among the rows chosen", vo_load_name[t->ki]);
+        else {
+            r->lib = g_vo.lib[t->ki];
+            r->ref = g_vo.flo[t->ki];
+        }
+        return;
+    }
+    if (!r->lib.ok && r->na[0] == '\0')
+        snprintf(r->na, sizeof(r->na), "the rows it compares are not in this run");
+}
+
+static void eval_targets(void)
+{
+    for (int i = 0; i < N_TARGETS; i++) {
+        struct target_result *r = &g_targets[i];
+        eval_target(&g_target_specs[i], r);
+        if (r->lib.ok)
+            r->met = ratio_meets(r->t, r->lib.med);
+        if (r->lib.ok && r->ref.ok && r->t->kind == T_VERIFY_OFF)
+            /* Nothing differs for the floor: off 1.0 either way, it measures the noise. */
+            r->attainable = r->ref.med <= r->t->threshold && r->ref.med >= 1.0 / r->t->threshold;
+        else if (r->lib.ok && r->ref.ok && r->t->kind != T_VERIFY_ON)
+            r->attainable = ratio_meets(r->t, r->ref.med);
     }
 }
 
-/* The issue's targets against DPDK: `speedup` > 0 asks libndis to be that many times faster
- * (ratio <= 1/speedup), otherwise the ratio must stay <= `limit`. */
-static void print_dpdk_target(int wl, int ki, const char *what, double speedup, double limit)
+static const char *against_name(const struct target_spec *t)
 {
-    int i = row_of(BE_LIBNDIS, wl, ki);
-    if (i < 0)
+    switch (t->kind) {
+    case T_FLOOR:
+        return "floor";
+    case T_VS:
+        return be_name[t->against];
+    case T_SINGLE:
+        return "single_thread";
+    case T_VERIFY_ON:
+        return "libndis";
+    default:
+        return "no_verifier_build";
+    }
+}
+
+static void print_target_value(const struct target_result *r)
+{
+    const struct target_spec *t = r->t;
+    const struct ratio *q = &r->lib;
+    if (t->faster)
+        printf("%.2fx faster (%.2fx %s, repetitions %.2f - %.2fx)", shown(t, q->med), q->med,
+               be_name[t->against], q->min, q->max);
+    else
+        printf("%.2fx (repetitions %.2f - %.2fx", q->med, q->min, q->max);
+    if (t->kind == T_VERIFY_OFF)
+        printf("; %.2f vs %.2f ns/op, %d pairs of processes)", g_vo.ns_this[t->ki],
+               g_vo.ns_ref[t->ki], g_vo.pairs);
+    else if (!t->faster)
+        putchar(')');
+}
+
+/* The second line of a target: the floor doing the same work in the same run, and whether the
+ * target is within its reach at all. */
+static void print_target_reference(const struct target_result *r)
+{
+    const struct target_spec *t = r->t;
+    const struct ratio *q = &r->ref;
+    const char *who = r->ref_be == BE_FLOOR
+                          ? "the floor, the physical minimum doing the same work,"
+                          : "floor-cache, the cheapest reference here that frees on another "
+                            "thread (the floor's free list has no lock),";
+    char fig[96];
+    if (t->kind == T_FLOOR || t->kind == T_VERIFY_ON)
         return;
-    const struct ratio *q = &g_stats[i].dpdk;
     if (!q->ok) {
-        printf("target: libndis %s: n/a (dpdk %s)\n", what,
-               g_dpdk_status == DPDK_OK ? "row missing" : dpdk_status_text());
+        printf("  floor: no figure for the same comparison in this run (no %s row)\n",
+               be_name[r->ref_be]);
         return;
     }
-    int met = speedup > 0 ? q->med <= 1.0 / speedup : q->med <= limit;
-    if (speedup > 0)
-        printf("target: libndis %s: %.2fx faster (%.2fx dpdk, repetitions %.2f - %.2fx) -> %s%s\n",
-               what, 1.0 / q->med, q->med, q->min, q->max, met ? "MET" : "NOT MET",
-               ratio_unstable(q) ? ", UNSTABLE" : "");
+    if (t->faster)
+        snprintf(fig, sizeof(fig), "%.2fx faster than %s", shown(t, q->med), be_name[t->against]);
+    else if (t->kind == T_VS)
+        snprintf(fig, sizeof(fig), "%.2fx %s", q->med, be_name[t->against]);
     else
-        printf("target: libndis %s: %.2fx dpdk (repetitions %.2f - %.2fx) -> %s%s\n", what,
-               q->med, q->min, q->max, met ? "MET" : "NOT MET",
-               ratio_unstable(q) ? ", UNSTABLE" : "");
+        snprintf(fig, sizeof(fig), "%.2fx", q->med);
+    if (t->kind == T_SINGLE)
+        printf("  floor: its two threads share nothing and show %s single-thread here", fig);
+    else if (t->kind == T_VERIFY_OFF)
+        printf("  floor: the same code in both builds shows %s between the same processes", fig);
+    else if (t->faster)
+        printf("  %s: %s in the same run (%.2fx %s, repetitions %.2f - %.2fx)",
+               be_name[r->ref_be], fig, q->med, be_name[t->against], q->min, q->max);
+    else
+        printf("  %s: %s in the same run (repetitions %.2f - %.2fx)", be_name[r->ref_be], fig,
+               q->min, q->max);
+    if (r->attainable) {
+        printf(t->kind == T_VERIFY_OFF ? " -> resolved\n" : " -> attainable\n");
+        return;
+    }
+    printf(" -> %s in this run: ", t->kind == T_VERIFY_OFF ? "UNRESOLVED" : "UNATTAINABLE");
+    if (t->kind == T_SINGLE)
+        printf("the floor, whose two threads share nothing, already shows %s: the slowdown is "
+               "the host's\n  (both CPUs busy at once), not the pool's\n", fig);
+    else if (t->kind == T_VERIFY_OFF)
+        printf("the floor, the same code in both builds, already shows %s\n  between the "
+               "two processes of a pair (code layout, host noise): this comparison cannot "
+               "resolve the %.0f%%\n  the target allows; instruction counts can (README.md)\n",
+               fig, (t->threshold - 1.0) * 100);
+    else
+        printf("%s is %s %s\n", who, t->faster ? "only" : "already", fig);
 }
 
 static void print_targets(void)
 {
-    print_floor_targets();
-    print_dpdk_target(W1, 0, "W1 allocate/free pair >= 2.5x faster than dpdk rte_mempool (cached)",
-                      2.5, 0);
-    print_dpdk_target(W2, 1, "W2 bursts of 512 <= dpdk rte_mempool bulk of 512", 0, 1.0);
-    print_dpdk_target(W3, 1, "W3 k=4 >= 2.5x faster than dpdk external-buffer mbufs", 2.5, 0);
-    print_dpdk_target(W4, 1, "W4 k=4 >= 3x faster than dpdk mbuf chains", 3.0, 0);
-    print_dpdk_target(W5, W5_HANDOFF,
-                      "W5 allocate on one thread, free on the other <= 1.0x dpdk rte_mempool", 0,
-                      1.0);
-    int i = row_of(BE_LIBNDIS, W5, W5_PRIVATE);
-    if (i >= 0 && g_stats[i].single.ok) {
-        const struct ratio *q = &g_stats[i].single;
-        printf("target: libndis W5 two threads on private caches, per-thread cost <= 1.1x "
-               "single-thread W1: %.2fx (repetitions %.2f - %.2fx) -> %s%s\n",
-               q->med, q->min, q->max, q->med <= 1.1 ? "MET" : "NOT MET",
-               ratio_unstable(q) ? ", UNSTABLE" : "");
-        /* The floor shares nothing between its two pools: what it loses is the host's. */
-        int f = row_of(BE_FLOOR, W5, W5_PRIVATE);
-        if (f >= 0 && g_stats[f].single.ok)
-            printf("  (the floor, whose two threads share nothing, shows %.2fx on this host: the "
-                   "part of the\n  slowdown that comes from running both CPUs at once, not "
-                   "from the pool)\n",
-                   g_stats[f].single.med);
+    int met = 0, missed = 0, unattainable = 0, unresolved = 0, na = 0;
+    putchar('\n');
+    for (int i = 0; i < N_TARGETS; i++) {
+        const struct target_result *r = &g_targets[i];
+        printf("target: libndis %s: ", r->t->name);
+        if (!r->lib.ok) {
+            printf("n/a (%s)\n", r->na);
+            na++;
+            continue;
+        }
+        print_target_value(r);
+        printf(" -> %s%s\n", r->met ? "MET" : "NOT MET",
+               ratio_unstable(&r->lib) ? ", UNSTABLE" : "");
+        print_target_reference(r);
+        met += r->met == 1;
+        missed += r->met == 0;
+        if (r->t->kind == T_VERIFY_OFF)
+            unresolved += r->attainable == 0;
+        else
+            unattainable += r->met == 0 && r->attainable == 0;
     }
-    /* The checked mode's cost: each libndis+verify row against the libndis row of the same run
-     * (both medians of the same interleaved slices). */
-    for (i = 0; i < g_nrows; i++) {
+    printf("targets: %d met, %d not met", met, missed);
+    if (unattainable > 0)
+        printf(" (%d of them UNATTAINABLE in this run: even the floor misses %s)", unattainable,
+               unattainable == 1 ? "it" : "them");
+    printf(", %d n/a", na);
+    if (unresolved > 0)
+        printf("; %d UNRESOLVED (verifier off: the run cannot resolve 5%%)", unresolved);
+    putchar('\n');
+    /* The checked mode's cost on the rows that are not targets, for the record. */
+    for (int i = 0; i < g_nrows; i++) {
         const struct row *r = &g_rows[i];
         int j = row_of(BE_LIBNDIS, r->wl, r->ki);
-        if (r->be == BE_LIBNDIS_VERIFY && j >= 0 && g_stats[j].median > 0)
-            printf("verifier on: %s k=%d costs %.2fx libndis (%.2f vs %.2f ns/op)\n",
-                   wl_name[r->wl], row_k(r), g_stats[i].median / g_stats[j].median,
-                   g_stats[i].median, g_stats[j].median);
+        if (r->be != BE_LIBNDIS_VERIFY || j < 0 || g_stats[j].median <= 0 ||
+            (r->wl == W1 || (r->wl == W3 && r->ki == 1)))
+            continue;
+        struct ratio q = pair_rows(i, j);
+        printf("verifier on: %s k=%d costs %.2fx libndis (%.2f vs %.2f ns/op)\n", wl_name[r->wl],
+               row_k(r), q.ok ? q.med : g_stats[i].median / g_stats[j].median,
+               g_stats[i].median, g_stats[j].median);
     }
-    for (i = 0; i < g_nrows; i++)
+    for (int i = 0; i < g_nrows; i++)
         if (ratio_unstable(&g_stats[i].floor)) {
             printf("unstable: %s %s k=%d moved %.2f - %.2fx against the floor between "
                    "repetitions: one of\n  the two changed speed on its own (a latency-bound "
@@ -2558,14 +3042,104 @@ static void print_json_memory(enum backend be)
     printf("},");
 }
 
+static void print_json_host(const struct host *h)
+{
+    printf("\"host\":{\"cpu\":");
+    json_string(h->cpu);
+    printf(",\"online_cpus\":%ld,\"pinned_cpu\":%d,\"helper_cpu\":%d,\"compiler\":", h->online,
+           g_pinned, g_helper_seen >= 0 ? g_helper_seen : -1);
+    json_string(h->compiler);
+    printf(",\"commit\":");
+    json_string(h->commit);
+    printf(",\"libndis\":");
+    json_string(libndis_version());
+    printf(",\"link\":");
+    json_string(LIBNDIS_BENCH_LINK);
+    printf(",\"dpdk\":%s,\"dpdk_version\":", g_dpdk_status == DPDK_OK ? "true" : "false");
+    if (g_dpdk_status == DPDK_OK)
+        json_string(g_dpdk_ver);
+    else
+        printf("null");
+    printf(",\"dpdk_status\":");
+    json_string(dpdk_status_text());
+    printf("}");
+}
+
+static const char *json_status(const struct target_result *r)
+{
+    if (r->met < 0)
+        return "n/a";
+    if (r->t->kind == T_VERIFY_OFF && r->attainable == 0)
+        return r->met ? "MET, UNRESOLVED" : "NOT MET, UNRESOLVED";
+    return r->met ? "MET" : r->attainable == 0 ? "NOT MET, UNATTAINABLE" : "NOT MET";
+}
+
+static void print_json_bool(const char *name, int v)
+{
+    printf("\"%s\":%s,", name, v < 0 ? "null" : v ? "true" : "false");
+}
+
+/* A figure in the target's own terms ("x faster" or "x"), with its range over repetitions. */
+static void print_json_shown(const char *name, const struct target_spec *t, const struct ratio *q)
+{
+    if (!q->ok) {
+        printf("\"%s\":null,", name);
+        return;
+    }
+    double a = shown(t, q->min), b = shown(t, q->max);
+    printf("\"%s\":%.3f,\"%s_min\":%.3f,\"%s_max\":%.3f,", name, shown(t, q->med), name,
+           a < b ? a : b, name, a < b ? b : a);
+}
+
+/* One line per target: libndis's figure, the floor's for the same comparison, the threshold,
+ * met and attainable (null when the run has no figure for it). */
+static void print_json_targets(const struct opts *o, const struct host *h)
+{
+    for (int i = 0; i < N_TARGETS; i++) {
+        const struct target_result *r = &g_targets[i];
+        const struct target_spec *t = r->t;
+        printf("{\"bench\":\"bench_pool\",\"record\":\"target\",\"target\":\"%s\",\"name\":",
+               t->id);
+        json_string(t->name);
+        printf(",\"label\":");
+        json_string(t->label);
+        printf(",\"workload\":\"%s\",\"against\":\"%s\",\"sense\":\"%s\",\"unit\":\"%s\","
+               "\"threshold\":%.3f,",
+               wl_name[t->wl], against_name(t), t->faster ? ">=" : "<=",
+               t->faster ? "times_faster" : "ratio", t->threshold);
+        print_json_shown("libndis", t, &r->lib);
+        print_json_ratio("libndis_ratio", &r->lib);
+        print_json_shown("floor", t, r->t->kind == T_VERIFY_ON ? &(struct ratio){0} : &r->ref);
+        if (t->kind == T_VERIFY_ON || !r->ref.ok)
+            printf("\"floor_backend\":null,");
+        else
+            printf("\"floor_backend\":\"%s\",", t->kind == T_VS ? be_name[r->ref_be] : "floor");
+        print_json_bool("met", r->met);
+        print_json_bool("attainable", r->attainable);
+        print_json_bool("unstable", r->lib.ok ? ratio_unstable(&r->lib) : -1);
+        printf("\"status\":\"%s\",\"note\":", json_status(r));
+        if (r->lib.ok)
+            printf("null");
+        else
+            json_string(r->na);
+        if (t->kind == T_VERIFY_OFF && r->lib.ok)
+            printf(",\"ns_this_build\":%.3f,\"ns_no_verifier_build\":%.3f,\"pairs\":%d",
+                   g_vo.ns_this[t->ki], g_vo.ns_ref[t->ki], g_vo.pairs);
+        printf(",\"procs\":%d,\"reps\":%d,\"mode\":\"%s\",", o->procs, o->reps,
+               o->quick ? "quick" : "full");
+        print_json_host(h);
+        printf("}\n");
+    }
+}
+
 static void print_json(const struct opts *o, const struct host *h)
 {
     for (int i = 0; i < g_nrows; i++) {
         const struct row *r = &g_rows[i];
         const struct stats *s = &g_stats[i];
         const char *variant = row_variant(r);
-        printf("{\"bench\":\"bench_pool\",\"backend\":\"%s\",\"workload\":\"%s\",\"k\":%d,"
-               "\"threads\":%d,\"variant\":",
+        printf("{\"bench\":\"bench_pool\",\"record\":\"row\",\"backend\":\"%s\","
+               "\"workload\":\"%s\",\"k\":%d,\"threads\":%d,\"variant\":",
                be_name[r->be], wl_name[r->wl], row_k(r), row_threads(r));
         if (variant != NULL)
             json_string(variant);
@@ -2582,28 +3156,13 @@ static void print_json(const struct opts *o, const struct host *h)
         print_json_ratio("ratio_single_thread", &s->single);
         print_json_memory(r->be);
         printf("\"samples\":%d,\"procs\":%d,\"reps\":%d,\"ops_per_rep\":%zu,\"mode\":\"%s\","
-               "\"verified\":true,\"host\":{\"cpu\":",
+               "\"verified\":true,",
                s->n, o->procs, o->reps, row_ops(r, row_slice_ops(o, r)) * (size_t)o->slices,
                o->quick ? "quick" : "full");
-        json_string(h->cpu);
-        printf(",\"online_cpus\":%ld,\"pinned_cpu\":%d,\"helper_cpu\":%d,\"compiler\":", h->online,
-               g_pinned, g_helper_seen >= 0 ? g_helper_seen : -1);
-        json_string(h->compiler);
-        printf(",\"commit\":");
-        json_string(h->commit);
-        printf(",\"libndis\":");
-        json_string(libndis_version());
-        printf(",\"link\":");
-        json_string(LIBNDIS_BENCH_LINK);
-        printf(",\"dpdk\":%s,\"dpdk_version\":", g_dpdk_status == DPDK_OK ? "true" : "false");
-        if (g_dpdk_status == DPDK_OK)
-            json_string(g_dpdk_ver);
-        else
-            printf("null");
-        printf(",\"dpdk_status\":");
-        json_string(dpdk_status_text());
-        printf("}}\n");
+        print_json_host(h);
+        printf("}\n");
     }
+    print_json_targets(o, h);
 }
 
 /* A measuring process (or --no-fork) pins itself first, then starts EAL with itself as the
@@ -2668,6 +3227,10 @@ int main(int argc, char **argv)
         return rc;
     }
 
+    if (o.vo_bin != NULL && access(o.vo_bin, X_OK) != 0) {
+        fprintf(stderr, "bench_pool: --verifier-off %s: not an executable file\n", o.vo_bin);
+        return 64;
+    }
     int cap = o.procs * o.reps;
     for (int i = 0; i < g_nrows; i++)
         if ((g_stats[i].raw = calloc((size_t)cap, sizeof(double))) == NULL ||
@@ -2694,9 +3257,14 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_pool: row %d got %d of %d samples\n", i, g_stats[i].n, cap);
             return 1;
         }
+    if (verifier_off_phase(&o, argc, argv) != 0) {
+        fprintf(stderr, "bench_pool: a verifier-off measuring process failed\n");
+        return 1;
+    }
     dpdk_stop();
     make_inputs(o.seed); /* for the offsets the header reports */
     compute_stats(cap);
+    eval_targets();
     struct host h;
     get_host(&h);
     print_header(&o, &h);

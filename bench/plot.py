@@ -17,7 +17,7 @@ CLIP = 5.0      # ratios above this are cut so that the ones near 1 stay readabl
 # libndis's targets (performance.md and issue 5), per panel: (workload, k or variant) -> limit
 # on the ratio; None as the second item means every row of the workload.
 TARGETS = {
-    "ratio_floor": {("W1", None): 1.5, ("W4", None): 1.3},
+    "ratio_floor": {("W1", None): 1.5, ("W3", 4): 1.2, ("W4", 4): 1.3},
     "ratio_dpdk": {("W1", None): 1 / 2.5, ("W2", 512): 1.0, ("W3", 4): 1 / 2.5,
                    ("W4", 4): 1 / 3, ("W5", "handoff"): 1.0},
 }
@@ -54,9 +54,12 @@ def read_rows(paths):
                 if not line.startswith("{"):
                     continue  # the table, when given bench_pool's whole output
                 try:
-                    rows.append(json.loads(line))
+                    rec = json.loads(line)
                 except json.JSONDecodeError as e:
                     sys.exit(f"plot.py: {path}:{n}: not JSON: {e}")
+                # Rows only: the "target" records (one per target) are not bars.
+                if rec.get("record", "row") == "row":
+                    rows.append(rec)
     return rows
 
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds bench_pool in build-bench/ (RelWithDebInfo, no tests or examples), runs it with the
-# arguments given, shows its table and saves its JSON lines to build-bench/bench.jsonl.
-# Exits non-zero only when the benchmark fails its self-checks or cannot run: never on timings.
+# Builds bench_pool in build-bench/ (RelWithDebInfo, no tests or examples) and its
+# LIBNDIS_BENCH_NO_VERIFIER twin in build-bench/noverifier/ (the verifier-off target's
+# reference), runs it with the arguments given, shows its table and saves its JSON lines to
+# build-bench/bench.jsonl. Exits non-zero only when the benchmark fails its self-checks or
+# cannot run: never on timings.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 BUILD=build-bench
+NOVERIFIER=1
 JOBS=$(nproc 2>/dev/null || echo 2)
 DPDK=0
 case "${LIBNDIS_BENCH_DPDK:-0}" in 1 | true | TRUE | yes) DPDK=1 ;; esac
@@ -17,19 +20,29 @@ PASS=()
 
 usage() {
     cat <<'EOF'
-usage: scripts/bench.sh [--dpdk] [--shared] [bench_pool options...] [-- bench_pool options...]
+usage: scripts/bench.sh [--dpdk] [--shared] [--build-dir DIR] [--no-verifier-off] [--runs N]
+                       [bench_pool options...] [-- bench_pool options...]
 
-Builds build-bench/bench/bench_pool and runs it. The readable table goes to stdout as the
-program prints it; its JSON lines (one per back-end, workload, k and threads) are saved to
-build-bench/bench.jsonl and echoed after the table. scripts/bench-plot.sh draws them.
+Builds build-bench/bench/bench_pool, and build-bench/noverifier/bench/bench_pool with
+-DLIBNDIS_BENCH_NO_VERIFIER=ON for the verifier-off target, and runs the first. The readable
+table and the targets go to stdout as the program prints them; its JSON lines (one per
+back-end, workload, k and threads, then one per target) are saved to build-bench/bench.jsonl
+and echoed after the table. scripts/bench-plot.sh draws them.
 
-  --dpdk      also build the DPDK back-end (installs dpdk-dev libdpdk-dev when run as root);
-              the same as LIBNDIS_BENCH_DPDK=1
-  --shared    run bench_pool_shared (libndis.so through the PLT) instead of the static build
-  -h, --help  this text; `scripts/bench.sh -- --help` shows bench_pool's options
+  --dpdk            also build the DPDK back-end (installs dpdk-dev libdpdk-dev when run as
+                    root); the same as LIBNDIS_BENCH_DPDK=1
+  --shared          run bench_pool_shared (libndis.so through the PLT) instead of the static
+                    build
+  --build-dir DIR   build and write there instead of build-bench/ (relative: to the
+                    repository root)
+  --no-verifier-off do not build the LIBNDIS_BENCH_NO_VERIFIER twin: the verifier-off target
+                    prints n/a
+  --runs N          the whole suite N times in a row and a per-target summary of the runs:
+                    the same as scripts/bench-runs.sh --runs N (its files: DIR/runs/)
+  -h, --help        this text; `scripts/bench.sh -- --help` shows bench_pool's options
 
 Everything else is passed to bench_pool, e.g.
-  scripts/bench.sh                 full run (several minutes with every workload)
+  scripts/bench.sh                 full run (about 2 minutes on a 2-vCPU VM)
   scripts/bench.sh --quick         smoke run, seconds; not for figures
   scripts/bench.sh --workloads W1,W4 --backends libndis,floor
 
@@ -39,10 +52,21 @@ Targets shown as NOT MET do not change it.
 EOF
 }
 
+ARGS=("$@")
 while (($#)); do
     case "$1" in
     --dpdk) DPDK=1 ;;
     --shared) PROGRAM=bench_pool_shared ;;
+    --build-dir)
+        [[ $# -ge 2 ]] || { usage >&2; exit 64; }
+        BUILD=$2
+        shift
+        ;;
+    --no-verifier-off) NOVERIFIER=0 ;;
+    --runs)
+        # The whole command line goes to bench-runs.sh, which calls this script once per run.
+        exec "$ROOT/scripts/bench-runs.sh" "${ARGS[@]}"
+        ;;
     -h | --help) usage; exit 0 ;;
     --) shift; PASS+=("$@"); break ;;
     *) PASS+=("$1") ;;
@@ -74,20 +98,30 @@ ensure_tools() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 }
 
+# build DIR [cmake options...]: configured every time (cheap, and it picks up a DPDK installed
+# since the last run), then only the program is built.
 build() {
-    # Configured every time: cheap, and it picks up a DPDK installed since the last run.
-    mkdir -p "$BUILD"
-    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIBNDIS_SANITIZE= \
+    local dir=$1
+    shift
+    mkdir -p "$dir"
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIBNDIS_SANITIZE= \
         -DLIBNDIS_BUILD_TESTS=OFF -DLIBNDIS_BUILD_EXAMPLES=OFF -DLIBNDIS_BUILD_BENCH=ON \
-        -DLIBNDIS_BUILD_FUZZ=OFF >"$BUILD/configure.log" 2>&1 ||
-        { cat "$BUILD/configure.log" >&2; fail "configuring $BUILD/ failed"; }
-    cmake --build "$BUILD" -j"$JOBS" --target "$PROGRAM" >"$BUILD/build.log" 2>&1 ||
-        { cat "$BUILD/build.log" >&2; fail "building $BUILD/bench/$PROGRAM failed"; }
-    [[ -x "$BUILD/bench/$PROGRAM" ]] || fail "$BUILD/bench/$PROGRAM was not built"
+        -DLIBNDIS_BUILD_FUZZ=OFF "$@" >"$dir/configure.log" 2>&1 ||
+        { cat "$dir/configure.log" >&2; fail "configuring $dir/ failed"; }
+    cmake --build "$dir" -j"$JOBS" --target "$PROGRAM" >"$dir/build.log" 2>&1 ||
+        { cat "$dir/build.log" >&2; fail "building $dir/bench/$PROGRAM failed"; }
+    [[ -x "$dir/bench/$PROGRAM" ]] || fail "$dir/bench/$PROGRAM was not built"
 }
 
 ensure_tools
-build
+build "$BUILD" -DLIBNDIS_BENCH_NO_VERIFIER=OFF
+# The reference of the verifier-off target: the same program with the verifier's branch
+# compiled out, in a tree of its own (the option changes every object). bench_pool alternates
+# processes of the two builds on W1 and W3 k=4.
+if ((NOVERIFIER)); then
+    build "$BUILD/noverifier" -DLIBNDIS_BENCH_NO_VERIFIER=ON
+    PASS=(--verifier-off "$BUILD/noverifier/bench/$PROGRAM" ${PASS[@]+"${PASS[@]}"})
+fi
 if ((DPDK)) && grep -q 'dpdk back-end not built' "$BUILD/configure.log"; then
     echo "bench.sh: DPDK was asked for but $(grep -o 'dpdk back-end not built.*' \
         "$BUILD/configure.log")" >&2
