@@ -1,32 +1,33 @@
 /* SPDX-License-Identifier: MIT */
-/* callsite.c - the checked-mode entries of the hot calls. While the verifier is on, the <ndis.h> and
- * <wdm.h> macros call these with the caller's __FILE__ and __LINE__; they record the site for the
- * reports and make the WDK-named call, which routes to the verifier. One call with the site as
- * arguments, rather than a site-recording call followed by the real one, keeps the cold branch
- * that every call site carries small: the driver's code around the hot call is what it costs. */
+/* callsite.c - the checked-mode entries of the hot calls. While the verifier is on, the
+ * <ndis.h> and <wdm.h> macros call these with the caller's __FILE__ and __LINE__; they record
+ * the site for the reports and make the WDK-named call, which routes to the verifier; the buffer
+ * calls, the hottest under the verifier, go straight to its entries that take the site as
+ * arguments. One call with the site as arguments, rather than a site-recording call followed by
+ * the real one, keeps the cold branch that every call site carries small: the driver's code
+ * around the hot call is what it costs. */
 #include "ndis.h"
+#include "verifier.h"
 #include "wdm.h"
 
 NDISAPI VOID __libndis_at_NdisAllocateBuffer(const char *File, int Line, PNDIS_STATUS Status,
                                              PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle,
                                              PVOID VirtualAddress, UINT Length)
 {
-    __libndis_set_site(File, Line);
-    NdisAllocateBuffer(Status, Buffer, PoolHandle, VirtualAddress, Length);
+    verifier_buffer_allocate_at(File, Line, Status, Buffer, PoolHandle, VirtualAddress, Length);
 }
 
 NDISAPI VOID __libndis_at_NdisCopyBuffer(const char *File, int Line, PNDIS_STATUS Status,
                                          PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle,
                                          PVOID MemoryDescriptor, UINT Offset, UINT Length)
 {
-    __libndis_set_site(File, Line);
-    NdisCopyBuffer(Status, Buffer, PoolHandle, MemoryDescriptor, Offset, Length);
+    verifier_buffer_copy_at(File, Line, Status, Buffer, PoolHandle, MemoryDescriptor, Offset,
+                            Length);
 }
 
 NDISAPI VOID __libndis_at_NdisFreeBuffer(const char *File, int Line, PNDIS_BUFFER Buffer)
 {
-    __libndis_set_site(File, Line);
-    NdisFreeBuffer(Buffer);
+    verifier_buffer_free_at(File, Line, Buffer, "NdisFreeBuffer");
 }
 
 NDISAPI VOID __libndis_at_NdisAllocatePacket(const char *File, int Line, PNDIS_STATUS Status,
@@ -80,6 +81,5 @@ LIBNDIS_API PMDL NTAPI __libndis_at_IoAllocateMdl(const char *File, int Line, PV
 
 LIBNDIS_API VOID NTAPI __libndis_at_IoFreeMdl(const char *File, int Line, PMDL Mdl)
 {
-    __libndis_set_site(File, Line);
-    IoFreeMdl(Mdl);
+    verifier_buffer_free_at(File, Line, Mdl, "IoFreeMdl");
 }

@@ -84,6 +84,16 @@ void verifier_buffer_allocate(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HA
 void verifier_buffer_copy(PNDIS_STATUS Status, PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle,
                           PVOID src, UINT off, UINT len);
 void verifier_buffer_free(PNDIS_BUFFER Buffer, const char *function);
+/* The same for the <ndis.h> call-site entries (__libndis_at_*): the site comes as arguments
+ * rather than through __libndis_set_site, and a verifier switched off in the meantime gives the
+ * unchecked call. `function` is "NdisFreeBuffer" or "IoFreeMdl". */
+void verifier_buffer_allocate_at(const char *file, int line, PNDIS_STATUS Status,
+                                 PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle, PVOID va, UINT len);
+void verifier_buffer_copy_at(const char *file, int line, PNDIS_STATUS Status,
+                             PNDIS_BUFFER *Buffer, NDIS_HANDLE PoolHandle, PVOID src, UINT off,
+                             UINT len);
+void verifier_buffer_free_at(const char *file, int line, PNDIS_BUFFER Buffer,
+                             const char *function);
 void verifier_buffer_adjust(PNDIS_BUFFER Buffer, UINT Length);
 PMDL verifier_io_allocate(PVOID va, ULONG len, PIRP irp);
 PVOID verifier_map_safe(PMDL m);

@@ -394,6 +394,105 @@ static void each_thread_exit_with_a_lock_is_reported_once(void **state)
     }
 }
 
+/* ======================================================================================== */
+/* copies from one shared chain into a strict pool sized to the need                        */
+/* ======================================================================================== */
+
+/* Each thread holds one copy of at most two descriptors at a time, and the strict pool is
+ * declared for little more than that: with the quarantine holding every freed descriptor, each
+ * copy depends on the quarantine giving them back while the other threads copy, check and free
+ * theirs. Every copy must still succeed and describe exactly the bytes asked for. */
+#define COPY_SPLIT 300u /* the source chain: [0, COPY_SPLIT) then [COPY_SPLIT, DATA_BYTES) */
+
+struct copier {
+    PNDIS_BUFFER chain;
+    NDIS_HANDLE pool;
+    const UCHAR *base;
+    unsigned seed;
+    unsigned errors;
+    unsigned failures;
+};
+
+/* The copy covers [off, off + len) of the chain: one descriptor per side of the split. */
+static bool copy_is_exact(PNDIS_BUFFER head, const UCHAR *base, UINT off, UINT len)
+{
+    UINT want = (off < COPY_SPLIT && off + len > COPY_SPLIT) ? 2 : 1, n = 0, total = 0;
+    const UCHAR *expect = base + off;
+    for (PNDIS_BUFFER b = head; b != NULL; b = b->Next, n++) {
+        if (n == want || MmGetSystemAddressForMdlSafe(b, NormalPagePriority) != expect)
+            return false;
+        expect += MmGetMdlByteCount(b);
+        total += MmGetMdlByteCount(b);
+    }
+    return n == want && total == len;
+}
+
+static void *copy_loop(void *arg)
+{
+    struct copier *c = arg;
+    for (unsigned i = 0; i < ITERATIONS; i++) {
+        c->seed = c->seed * 1103515245u + 12345u;
+        UINT off = (c->seed >> 8) % (DATA_BYTES - 1);
+        UINT len = 1 + (c->seed >> 20) % (DATA_BYTES - off);
+        NDIS_STATUS st;
+        PNDIS_BUFFER copy = NULL;
+        NdisCopyBuffer(&st, &copy, c->pool, c->chain, off, len);
+        if (st != NDIS_STATUS_SUCCESS || copy == NULL) {
+            c->failures++;
+            continue;
+        }
+        if (!copy_is_exact(copy, c->base, off, len))
+            c->errors++;
+        while (copy != NULL) {
+            PNDIS_BUFFER next = copy->Next;
+            NdisFreeBuffer(copy);
+            copy = next;
+        }
+    }
+    return NULL;
+}
+
+static void copies_into_a_strict_pool_sized_to_the_need(void **state)
+{
+    (void)state;
+    static UCHAR area[DATA_BYTES];
+    static struct copier c[THREADS];
+    NDIS_STATUS st;
+    NDIS_HANDLE src_pool, pool;
+    PNDIS_BUFFER first, second;
+    NdisAllocateBufferPool(&st, &src_pool, 2);
+    assert_int_equal(st, NDIS_STATUS_SUCCESS);
+    NdisAllocateBuffer(&st, &first, src_pool, area, COPY_SPLIT);
+    assert_int_equal(st, NDIS_STATUS_SUCCESS);
+    NdisAllocateBuffer(&st, &second, src_pool, area + COPY_SPLIT, DATA_BYTES - COPY_SPLIT);
+    assert_int_equal(st, NDIS_STATUS_SUCCESS);
+    first->Next = second;
+    NdisAllocateBufferPool(&st, &pool, 2 * THREADS + 1);
+    assert_int_equal(st, NDIS_STATUS_SUCCESS);
+    assert_int_equal(LibNdisSetBufferPoolStrict(pool, TRUE), NDIS_STATUS_SUCCESS);
+    memset(c, 0, sizeof(c));
+    for (unsigned i = 0; i < THREADS; i++)
+        c[i] = (struct copier){.chain = first, .pool = pool, .base = area, .seed = 17 + i};
+    run_threads(copy_loop, c, sizeof(c[0]));
+
+    for (unsigned i = 0; i < THREADS; i++) {
+        assert_int_equal(c[i].failures, 0);
+        assert_int_equal(c[i].errors, 0);
+    }
+    LIBNDIS_POOL_INFO info;
+    assert_int_equal(LibNdisQueryBufferPool(pool, &info), NDIS_STATUS_SUCCESS);
+    assert_int_equal(info.InUse, 0);
+    assert_true(info.StorageDescriptors <= 2 * THREADS + 1);
+    first->Next = NULL;
+    NdisFreeBuffer(second);
+    NdisFreeBuffer(first);
+    assert_int_equal(LibNdisVerifierCheckLeaks(), 0);
+    NdisFreeBufferPool(pool);
+    NdisFreeBufferPool(src_pool);
+    assert_int_equal(LibNdisVerifierReportCount(NULL), 0);
+    assert_int_equal(seen_total(), 0);
+}
+
 int main(void)
 {
     alarm(HANG_GUARD_SECONDS);
@@ -402,6 +501,7 @@ int main(void)
         cmocka_unit_test_setup(correct_traffic_with_a_packet_pool_sized_to_its_need, verifier_on),
         cmocka_unit_test_setup(each_thread_double_free_is_reported_once, verifier_on),
         cmocka_unit_test_setup(each_thread_exit_with_a_lock_is_reported_once, verifier_on),
+        cmocka_unit_test_setup(copies_into_a_strict_pool_sized_to_the_need, verifier_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1983,6 +1983,137 @@ static void misuse_program_rejects_unknown_rule(void **state)
 #endif
 }
 
+/* ======================= quarantine and registry internals ======================= */
+
+/* With the quarantine full at its configured size, each free lets the oldest object go: a
+ * freed descriptor leaves exactly QUARANTINE frees later, wherever the ring then starts, and a
+ * write into it is found by that free and not one sooner. */
+static void quarantine_full_evicts_after_exactly_its_size(void **state)
+{
+    (void)state;
+    NDIS_HANDLE pool = new_buffer_pool(4);
+    PNDIS_BUFFER d, b;
+    assert_true(flush_quarantine()); /* full: from here on every free evicts one object */
+    forget_reports();
+    int a = __LINE__ + 1;
+    NEW_BUFFER(d, pool, data, 100);
+    int freed = __LINE__ + 1;
+    NdisFreeBuffer(d);
+    d->ByteCount = 0x4321; /* a driver still writing through a stale pointer */
+    for (int i = 0; i < QUARANTINE - 1; i++) {
+        NEW_BUFFER(b, pool, sink, 8);
+        NdisFreeBuffer(b);
+    }
+    expect_none();
+    NEW_BUFFER(b, pool, sink, 8);
+    int line = __LINE__ + 1;
+    NdisFreeBuffer(b);
+    expect_one(.rule = "USE_AFTER_FREE", .function = "NdisFreeBuffer", .object = d, .pool = pool,
+               .check_pool = true, .call_line = line, .alloc_line = a, .freed_line = freed);
+    forget_reports();
+    NdisFreeBufferPool(pool);
+    expect_none();
+}
+
+/* A descriptor too long for a pool slot has its own block: all of it, the MDL and every PFN
+ * entry, is poisoned at its free and checked when it leaves the quarantine. */
+static void long_descriptor_written_after_free_found_at_eviction(void **state)
+{
+    (void)state;
+    NDIS_HANDLE pool = new_buffer_pool(4);
+    PNDIS_BUFFER big, b;
+    const UINT len = 12 * TEST_PAGE; /* described, never touched: data itself is shorter */
+    const ULONG pages = ADDRESS_AND_SIZE_TO_SPAN_PAGES(data, len);
+    assert_true(pages > 8);
+    assert_int_equal(LibNdisVerifierConfigure("quarantine=1"), NDIS_STATUS_SUCCESS);
+
+    /* Clean: it leaves the quarantine without a report. */
+    NEW_BUFFER(big, pool, data, len);
+    assert_int_equal(MmGetMdlPfnArray(big)[pages - 1],
+                     ((ULONG_PTR)data >> PAGE_SHIFT) + pages - 1);
+    NdisFreeBuffer(big);
+    NEW_BUFFER(b, pool, sink, 8);
+    NdisFreeBuffer(b);
+    expect_none();
+
+    /* Written after its free, in its last PFN entry (beyond any pool slot): found. */
+    int a = __LINE__ + 1;
+    NEW_BUFFER(big, pool, data, len);
+    int freed = __LINE__ + 1;
+    NdisFreeBuffer(big);
+    MmGetMdlPfnArray(big)[pages - 1] = 0;
+    expect_none();
+    NEW_BUFFER(b, pool, sink, 8);
+    int line = __LINE__ + 1;
+    NdisFreeBuffer(b);
+    expect_one(.rule = "USE_AFTER_FREE", .function = "NdisFreeBuffer", .object = big, .pool = pool,
+               .check_pool = true, .call_line = line, .alloc_line = a, .freed_line = freed);
+    forget_reports();
+    NdisFreeBufferPool(pool);
+}
+
+/* A freed descriptor is known by its address, not by its contents: one a driver has rebuilt
+ * with MmInitializeMdl, so that it looks like any live MDL, is still refused as a source. */
+static void uaf_copy_buffer_rebuilt_freed_source(void **state)
+{
+    (void)state;
+    NDIS_HANDLE pool = new_buffer_pool(4);
+    PNDIS_BUFFER d, out = NULL;
+    NDIS_STATUS st = NDIS_STATUS_SUCCESS;
+    unsigned char poison[sizeof(MDL)];
+    int a = __LINE__ + 1;
+    NEW_BUFFER(d, pool, data, 100);
+    int freed = __LINE__ + 1;
+    NdisFreeBuffer(d);
+    memcpy(poison, d, sizeof(MDL));
+    memset(d, 0, sizeof(MDL));
+    MmInitializeMdl(d, data, 100);
+    d->MdlFlags = MDL_SOURCE_IS_NONPAGED_POOL;
+    d->MappedSystemVa = data;
+    int line = __LINE__ + 1;
+    NdisCopyBuffer(&st, &out, pool, d, 0, 10);
+    expect_one(.rule = "USE_AFTER_FREE", .function = "NdisCopyBuffer", .object = d, .pool = pool,
+               .check_pool = true, .call_line = line, .alloc_line = a, .freed_line = freed);
+    assert_int_equal(st, NDIS_STATUS_FAILURE);
+    assert_null(out);
+    /* Put the poison back, so that the descriptor leaves the quarantine as it was freed. */
+    memcpy(d, poison, sizeof(MDL));
+    forget_reports();
+    NdisFreeBufferPool(pool);
+}
+
+/* Switching the verifier off forgets every record, however often it is done: a descriptor made
+ * before is untracked afterwards (no leak, its frees unchecked), one made after is tracked. */
+static void verifier_switched_off_and_on_forgets_then_tracks(void **state)
+{
+    (void)state;
+    NDIS_HANDLE pool = new_buffer_pool(4);
+    PNDIS_BUFFER old, b;
+    NEW_BUFFER(old, pool, data, 100);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(LibNdisVerifierConfigure("none"), NDIS_STATUS_SUCCESS);
+        assert_false(LibNdisVerifierEnabled());
+        assert_int_equal(LibNdisVerifierConfigure("all,abort=none,quarantine=256"),
+                         NDIS_STATUS_SUCCESS);
+        NEW_BUFFER(b, pool, sink, 8); /* one object tracked, freed and held in each session */
+        NdisFreeBuffer(b);
+    }
+    expect_none();
+    assert_int_equal(LibNdisVerifierCheckLeaks(), 0); /* `old` was forgotten */
+    NdisFreeBuffer(old);
+    NdisFreeBuffer(old); /* untracked: the pool ignores the second free, nothing reports it */
+    expect_none();
+    int a = __LINE__ + 1;
+    NEW_BUFFER(b, pool, sink, 16);
+    NdisFreeBuffer(b);
+    int line = __LINE__ + 1;
+    NdisFreeBuffer(b);
+    expect_one(.rule = "DOUBLE_FREE", .function = "NdisFreeBuffer", .object = b, .pool = pool,
+               .check_pool = true, .call_line = line, .alloc_line = a);
+    forget_reports();
+    NdisFreeBufferPool(pool);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, verifier_on, quarantine_clean)
 
 int main(void)
@@ -2052,6 +2183,10 @@ int main(void)
         T(misuse_program_ADJUST_BEYOND_ORIGINAL),
         T(misuse_program_STALE_PACKET_COUNTS),
         T(misuse_program_rejects_unknown_rule),
+        T(quarantine_full_evicts_after_exactly_its_size),
+        T(long_descriptor_written_after_free_found_at_eviction),
+        T(uaf_copy_buffer_rebuilt_freed_source),
+        T(verifier_switched_off_and_on_forgets_then_tracks),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
