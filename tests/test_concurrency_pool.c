@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Buffer pools under real concurrency: shared-pool bursts, allocate-here/free-there through a
  * queue, a strict pool's count as a hard limit, NdisCopyBuffer from many threads over one source
- * chain, and pool retirement racing the last frees. Built to run clean under ThreadSanitizer. */
+ * chain, pool retirement racing the last frees, and fast paths racing the steals that stop their
+ * caches. Built to run clean under ThreadSanitizer. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -104,6 +107,7 @@ typedef struct live_slot {
     atomic_int live;
 } live_slot;
 static live_slot table[1u << TABLE_BITS];
+static atomic_uint table_keys; /* addresses given an entry since the table was last emptied */
 
 static live_slot *slot_for(PMDL m)
 {
@@ -114,7 +118,11 @@ static live_slot *slot_for(PMDL m)
         uintptr_t k = atomic_load(&s->key);
         if (k == 0) {
             uintptr_t expected = 0;
-            if (atomic_compare_exchange_strong(&s->key, &expected, key) || expected == key)
+            if (atomic_compare_exchange_strong(&s->key, &expected, key)) {
+                atomic_fetch_add_explicit(&table_keys, 1, memory_order_relaxed);
+                return s;
+            }
+            if (expected == key)
                 return s;
             continue;
         }
@@ -752,6 +760,278 @@ static void test_retire_under_concurrency(void **state)
     assert_int_equal(LibNdisLiveBufferPools(), live);
 }
 
+/* ---- (f) fast paths racing stealers whose flag they may overwrite ---- */
+
+/* The steal flag lives in the cache's count word, so an owner whose fast path read the count just
+ * before a stealer raised the flag stores its new count over it, and goes on using its cache;
+ * caches_stop_locked must raise the flag again until it survives an owner that has left. Here
+ * owners run tight allocate/free loops on one pool while the main thread forces steals as often as
+ * it can: making the pool strict below its storage (pool_set_limit then empties the caches), the
+ * owners' own exhaustion of the pool while it is strict (each refusal first stops every cache),
+ * and retirement. A stop that ends while an owner still works on a stale count shows as a
+ * descriptor live twice or with someone else's token, a count off at a pause, a descriptor handed
+ * out by a retired pool, or a retired pool whose storage is never released. */
+
+#define STEAL_OWNERS THREADS
+#define STEAL_DECLARED 8    /* far below what the owners' caches soon hold: strict mode steals */
+#define STEAL_HOLD 3        /* an owner takes 1..STEAL_HOLD descriptors, then frees them */
+#define STEAL_TOGGLES 16    /* strict on/off pairs per round */
+#define STEAL_SECONDS 2.0   /* rounds go on until this much time has passed... */
+#define STEAL_MIN_ROUNDS 10 /* ...and at least this many have run */
+
+enum { STEAL_RUN = 1, STEAL_PAUSE, STEAL_EXIT };
+
+typedef struct steal_ctx {
+    pthread_barrier_t go, paused; /* the main thread and every owner */
+    NDIS_HANDLE pool;             /* written before `go`, read after it */
+    atomic_int phase;
+    atomic_int may_refuse;        /* a refusal is legitimate: the pool may be strict or retired */
+    atomic_int retired;           /* NdisFreeBufferPool has returned: no success after this */
+    atomic_ulong refusals;
+    struct {
+        _Alignas(64) atomic_ulong n; /* a line per owner: counting must not serialize them */
+    } attempts[STEAL_OWNERS];
+} steal_ctx;
+
+/* A range of one or two pages at an address that moves: the inline fast path whenever the
+ * thread's cache has a descriptor. */
+static PMDL steal_alloc(NDIS_HANDLE pool, uint32_t seq)
+{
+    uint8_t *va = backing + (seq & 0xFFF);
+    ULONG len = 1 + (seq & 0x3FF);
+    NDIS_STATUS st = NDIS_STATUS_PENDING;
+    PMDL m = (PMDL)(uintptr_t)1;
+    NdisAllocateBuffer(&st, &m, pool, va, len);
+    if (st != NDIS_STATUS_SUCCESS) {
+        if (st != NDIS_STATUS_FAILURE || m != NULL)
+            report("failed allocation: status %#x buffer %p", (unsigned)st, (void *)m);
+        return NULL;
+    }
+    if (m == NULL || m->MappedSystemVa != va || m->ByteCount != len || m->Next != NULL)
+        report("fresh descriptor %p does not describe %p/%u", (void *)m, (void *)va,
+               (unsigned)len);
+    return m;
+}
+
+static void *steal_owner(void *arg)
+{
+    worker *w = arg;
+    steal_ctx *ctx = w->ctx;
+    rng r = thread_rng(6, w->idx);
+    held h[STEAL_HOLD];
+    uint32_t seq = 0;
+    unsigned long attempts = 0;
+    for (;;) {
+        pthread_barrier_wait(&ctx->go);
+        if (atomic_load(&ctx->phase) == STEAL_EXIT)
+            return NULL;
+        NDIS_HANDLE pool = ctx->pool;
+        while (atomic_load_explicit(&ctx->phase, memory_order_relaxed) == STEAL_RUN) {
+            int k = 1 + (int)below(&r, STEAL_HOLD), n = 0;
+            while (n < k) {
+                int retired = atomic_load(&ctx->retired);
+                PMDL m = steal_alloc(pool, seq);
+                atomic_store_explicit(&ctx->attempts[w->idx].n, ++attempts, memory_order_relaxed);
+                if (m == NULL) {
+                    /* Read after the refusal: whoever made it legitimate said so before. */
+                    if (!atomic_load(&ctx->may_refuse))
+                        report("owner %d: a growing, live pool refused", w->idx);
+                    atomic_fetch_add_explicit(&ctx->refusals, 1, memory_order_relaxed);
+                    if (n == 0)
+                        sched_yield(); /* the others hold it all: let them free */
+                    break;
+                }
+                if (retired)
+                    report("owner %d: descriptor %p from a retired pool", w->idx, (void *)m);
+                take(&h[n++], m, make_token(w->idx, seq++));
+                w->count++;
+            }
+            while (n > 0) /* newest first: the count of the owner's cache goes up and down */
+                give_back(&h[--n]);
+        }
+        pthread_barrier_wait(&ctx->paused);
+    }
+}
+
+static unsigned long steal_attempts(steal_ctx *ctx)
+{
+    unsigned long sum = 0;
+    for (int i = 0; i < STEAL_OWNERS; i++)
+        sum += atomic_load_explicit(&ctx->attempts[i].n, memory_order_relaxed);
+    return sum;
+}
+
+/* Lets the owners make a few allocations between two steals. Counted in their work rather than
+ * in time, so that a sanitizer build, which slows them far more than the stealer, still sees its
+ * steals land among their fast paths; the time limit covers owners that are all descheduled. */
+static void steal_gap(steal_ctx *ctx, rng *r)
+{
+    unsigned long target = steal_attempts(ctx) + below(r, 64);
+    double until = now_seconds() + 0.002;
+    for (unsigned i = 1; steal_attempts(ctx) < target; i++) {
+        if (i % 64 == 0) {
+            if (now_seconds() > until)
+                break;
+            sched_yield();
+        }
+    }
+}
+
+/* At a pause nobody holds a descriptor: every table entry must be dead, and they can all be
+ * forgotten, which keeps the table from filling up with the addresses of released pools. Done
+ * only once it is a quarter full: a sweep costs more under ThreadSanitizer than a whole round. */
+static void steal_forget_table(bool always)
+{
+    if (!always && atomic_load(&table_keys) < (1u << TABLE_BITS) / 4)
+        return;
+    atomic_store(&table_keys, 0);
+    for (uint32_t i = 0; i < (1u << TABLE_BITS); i++) {
+        if (atomic_load(&table[i].live))
+            report("descriptor %#lx still live at a pause",
+                   (unsigned long)atomic_load(&table[i].key));
+        atomic_store(&table[i].live, 0);
+        atomic_store(&table[i].key, 0);
+    }
+}
+
+/* A broken handshake can corrupt a pool into a lock nobody releases or a stop that never ends:
+ * fail with what the workers saw instead of hanging ctest. Only async-signal-safe calls. */
+static void steal_watchdog(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_fast_paths_racing_steals: still running after the deadline; "
+                              "first error: ";
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0 ||
+        write(STDERR_FILENO, first_error, strnlen(first_error, sizeof(first_error))) < 0 ||
+        write(STDERR_FILENO, "\n", 1) < 0)
+        _exit(3);
+    _exit(2);
+}
+
+typedef struct steal_totals {
+    unsigned long strict_ok, strict_refused;
+} steal_totals;
+
+/* One pool's life: owners hammer it while it is toggled strict and back, pause for exact counts,
+ * hammer it again while it is retired under them. Checks report() rather than assert, so that
+ * the owners are always let go of and joined. */
+static void steal_round(steal_ctx *ctx, rng *r, ULONG live, steal_totals *t)
+{
+    NDIS_HANDLE pool = new_pool(STEAL_DECLARED);
+    ctx->pool = pool;
+    atomic_store(&ctx->may_refuse, 1);
+    atomic_store(&ctx->retired, 0);
+    atomic_store(&ctx->phase, STEAL_RUN);
+    pthread_barrier_wait(&ctx->go);
+    for (int i = 0; i < STEAL_TOGGLES; i++) {
+        steal_gap(ctx, r);
+        /* Refused when the owners hold more than declared; the caches are emptied either way. */
+        if (LibNdisSetBufferPoolStrict(pool, TRUE) == NDIS_STATUS_SUCCESS)
+            t->strict_ok++;
+        else
+            t->strict_refused++;
+        steal_gap(ctx, r);
+        if (LibNdisSetBufferPoolStrict(pool, FALSE) != NDIS_STATUS_SUCCESS)
+            report("a live pool refused to stop being strict");
+    }
+    atomic_store(&ctx->phase, STEAL_PAUSE);
+    pthread_barrier_wait(&ctx->paused);
+
+    /* Quiet: the counts are exact, and a lost or doubled descriptor shows. */
+    LIBNDIS_POOL_INFO info = query(pool);
+    if (info.InUse != 0 || info.Retired || info.Strict)
+        report("paused pool: InUse %lu, Retired %d, Strict %d", (unsigned long)info.InUse,
+               info.Retired, info.Strict);
+    if (LibNdisSetBufferPoolStrict(pool, TRUE) != NDIS_STATUS_SUCCESS)
+        report("an idle pool refused to become strict");
+    held h[STEAL_DECLARED + 1];
+    int got = 0;
+    for (int i = 0; i < STEAL_DECLARED + 1; i++) {
+        PMDL m = steal_alloc(pool, (uint32_t)i);
+        if (m != NULL)
+            take(&h[got++], m, make_token(STEAL_OWNERS, (uint32_t)i));
+    }
+    if (got != STEAL_DECLARED)
+        report("strict pool of %d handed out %d", STEAL_DECLARED, got);
+    while (got > 1)
+        give_back(&h[--got]);
+    /* The remaining one keeps the pool's storage alive through its retirement below, so that the
+     * owners never touch a released pool, and its return is what must release it. */
+    if (LibNdisSetBufferPoolStrict(pool, FALSE) != NDIS_STATUS_SUCCESS)
+        report("a live pool refused to stop being strict");
+
+    atomic_store(&ctx->may_refuse, 0);
+    atomic_store(&ctx->phase, STEAL_RUN);
+    pthread_barrier_wait(&ctx->go);
+    steal_gap(ctx, r);
+    atomic_store(&ctx->may_refuse, 1);
+    NdisFreeBufferPool(pool); /* stops every cache while the owners are inside them */
+    atomic_store(&ctx->retired, 1);
+    steal_gap(ctx, r);
+    atomic_store(&ctx->phase, STEAL_PAUSE);
+    pthread_barrier_wait(&ctx->paused);
+
+    info = query(pool);
+    if (info.InUse != (ULONG)got || !info.Retired)
+        report("retired pool: InUse %lu (expected %d), Retired %d", (unsigned long)info.InUse,
+               got, info.Retired);
+    if (LibNdisLiveBufferPools() != live + 1)
+        report("%lu live pools while one is retired, expected %lu",
+               (unsigned long)LibNdisLiveBufferPools(), (unsigned long)live + 1);
+    while (got > 0)
+        give_back(&h[--got]);
+    if (LibNdisLiveBufferPools() != live)
+        report("retired pool not released after its last descriptor came back");
+    steal_forget_table(false);
+}
+
+static void test_fast_paths_racing_steals(void **state)
+{
+    (void)state;
+    ULONG live = LibNdisLiveBufferPools();
+    signal(SIGALRM, steal_watchdog);
+    alarm(DEADLINE_SECONDS);
+    /* Static: should an assert end this test early, owners still waiting at its barriers must
+     * not be left with a dead stack frame. */
+    static steal_ctx ctx;
+    pthread_barrier_init(&ctx.go, NULL, STEAL_OWNERS + 1);
+    pthread_barrier_init(&ctx.paused, NULL, STEAL_OWNERS + 1);
+    atomic_store(&ctx.phase, 0);
+    atomic_store(&ctx.refusals, 0);
+    worker w[STEAL_OWNERS];
+    for (int i = 0; i < STEAL_OWNERS; i++) {
+        w[i] = (worker){ .idx = i, .ctx = &ctx };
+        assert_int_equal(pthread_create(&w[i].tid, NULL, steal_owner, &w[i]), 0);
+    }
+    steal_forget_table(true); /* other tests' addresses: none live, no room wasted on them */
+    rng r = thread_rng(6, 99);
+    steal_totals t = { 0, 0 };
+    double start = now_seconds();
+    int rounds = 0;
+    while (atomic_load(&errors) == 0 &&
+           (rounds < STEAL_MIN_ROUNDS || now_seconds() - start < STEAL_SECONDS)) {
+        steal_round(&ctx, &r, live, &t);
+        rounds++;
+    }
+    atomic_store(&ctx.phase, STEAL_EXIT);
+    pthread_barrier_wait(&ctx.go);
+    unsigned long total = 0;
+    for (int i = 0; i < STEAL_OWNERS; i++) {
+        assert_int_equal(pthread_join(w[i].tid, NULL), 0);
+        total += w[i].count;
+    }
+    pthread_barrier_destroy(&ctx.paused);
+    pthread_barrier_destroy(&ctx.go);
+    alarm(0);
+    signal(SIGALRM, SIG_DFL);
+    steal_forget_table(true); /* the last rounds' descriptors: none may be live */
+    printf("    %d rounds, %lu descriptors, strict on %lu times (%lu refused), %lu refusals\n",
+           rounds, total, t.strict_ok, t.strict_refused, atomic_load(&ctx.refusals));
+    assert_no_errors();
+    assert_true(t.strict_ok > 0);
+    assert_int_equal(LibNdisLiveBufferPools(), live);
+}
+
 int main(void)
 {
     const char *env = getenv("LIBNDIS_TEST_SEED");
@@ -767,6 +1047,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_strict_pool_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_from_many_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retire_under_concurrency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_paths_racing_steals, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
