@@ -437,9 +437,11 @@ bool pool_set_limit(struct pool *p, uint32_t limit)
     if (ok && p->created > limit) {
         /* Storage never shrinks, but free objects beyond the limit can leave circulation: they
          * stay in their slab (released with the pool) and are no longer counted as created. */
-        if (caches_hold_objects(p))
-            caches_steal_locked(p);
         uint32_t surplus = p->created - limit;
+        /* The scan of cache counts is racy (an object can move between two caches behind it),
+         * so only a full stop may conclude that too few objects are free. */
+        if (p->depot_count < surplus)
+            caches_steal_locked(p);
         ok = p->depot_count >= surplus;
         if (ok) {
             p->depot_count -= surplus;
