@@ -23,6 +23,9 @@
 #include <libndis.h>
 #include <ndis.h>
 
+#include "live_table.h"
+#include "test_util.h"
+
 #define THREADS 4
 #define PRL 16                 /* ProtocolReservedLength of every pool here */
 #define BURST_BASE 24
@@ -83,15 +86,9 @@ typedef struct rng {
     uint64_t s;
 } rng;
 
-static uint64_t rnd(rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(rng *r) { return test_splitmix64(&r->s); }
 
-static uint32_t below(rng *r, uint32_t n) { return n == 0 ? 0 : (uint32_t)(rnd(r) % n); }
+static uint32_t below(rng *r, uint32_t n) { return test_below(&r->s, n); }
 
 static rng thread_rng(int test, int idx)
 {
@@ -100,46 +97,20 @@ static rng thread_rng(int test, int idx)
     return r;
 }
 
-/* ---- "never live twice": a lock-free set keyed by packet or descriptor address ---- */
-
-#define TABLE_BITS 16
-typedef struct live_slot {
-    _Atomic uintptr_t key;
-    atomic_int live;
-} live_slot;
-static live_slot table[1u << TABLE_BITS];
-
-static live_slot *slot_for(const void *obj)
-{
-    uintptr_t key = (uintptr_t)obj;
-    uint64_t h = ((uint64_t)key >> 4) * 0x9E3779B97F4A7C15ull;
-    for (uint32_t i = 0; i < (1u << TABLE_BITS); i++) {
-        live_slot *s = &table[(uint32_t)((h >> (64 - TABLE_BITS)) + i) & ((1u << TABLE_BITS) - 1)];
-        uintptr_t k = atomic_load(&s->key);
-        if (k == key)
-            return s;
-        if (k == 0) {
-            uintptr_t expected = 0;
-            if (atomic_compare_exchange_strong(&s->key, &expected, key) || expected == key)
-                return s;
-        }
-    }
-    report("side table full");
-    return NULL;
-}
+/* ---- "never live twice" (live_table.h), keyed by packet or descriptor address ---- */
 
 static void mark_live(const void *obj)
 {
-    live_slot *s = slot_for(obj);
-    if (s != NULL && atomic_exchange(&s->live, 1) != 0)
-        report("%p handed out while still live", obj);
+    const char *wrong = live_mark(obj, true);
+    if (wrong != NULL)
+        report("%p %s", obj, wrong);
 }
 
 static void mark_dead(const void *obj)
 {
-    live_slot *s = slot_for(obj);
-    if (s != NULL && atomic_exchange(&s->live, 0) != 1)
-        report("%p freed but not marked live", obj);
+    const char *wrong = live_mark(obj, false);
+    if (wrong != NULL)
+        report("%p %s", obj, wrong);
 }
 
 /* ---- packets ---- */
@@ -859,10 +830,7 @@ static void test_side_table_clean(void **state)
 {
     (void)state;
     /* Every packet and buffer marked live was marked dead again. */
-    unsigned long live = 0;
-    for (uint32_t i = 0; i < (1u << TABLE_BITS); i++)
-        live += atomic_load(&table[i].live) != 0;
-    assert_int_equal(live, 0);
+    assert_int_equal(live_table_count(), 0);
 }
 
 static int group_setup(void **state)

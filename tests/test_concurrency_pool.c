@@ -26,6 +26,9 @@
 
 #include "copy_model.h"
 
+#include "live_table.h"
+#include "test_util.h"
+
 #define THREADS 4
 #define BURST_ROUNDS 30000  /* per thread; bursts of 1..40 descriptors */
 #define QUEUE_ITEMS 100000  /* per producer */
@@ -79,18 +82,9 @@ typedef struct rng {
     uint64_t s;
 } rng;
 
-static uint64_t rnd(rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(rng *r) { return test_splitmix64(&r->s); }
 
-static uint32_t below(rng *r, uint32_t n)
-{
-    return n == 0 ? 0 : (uint32_t)(rnd(r) % n);
-}
+static uint32_t below(rng *r, uint32_t n) { return test_below(&r->s, n); }
 
 static rng thread_rng(int test, int idx)
 {
@@ -99,52 +93,20 @@ static rng thread_rng(int test, int idx)
     return r;
 }
 
-/* ---- "no descriptor is ever live twice": a lock-free set keyed by descriptor address ---- */
-
-#define TABLE_BITS 16
-typedef struct live_slot {
-    _Atomic uintptr_t key;
-    atomic_int live;
-} live_slot;
-static live_slot table[1u << TABLE_BITS];
-static atomic_uint table_keys; /* addresses given an entry since the table was last emptied */
-
-static live_slot *slot_for(PMDL m)
-{
-    uintptr_t key = (uintptr_t)m;
-    uint64_t h = ((uint64_t)key >> 4) * 0x9E3779B97F4A7C15ull;
-    for (uint32_t i = 0; i < (1u << TABLE_BITS); i++) {
-        live_slot *s = &table[(uint32_t)((h >> (64 - TABLE_BITS)) + i) & ((1u << TABLE_BITS) - 1)];
-        uintptr_t k = atomic_load(&s->key);
-        if (k == 0) {
-            uintptr_t expected = 0;
-            if (atomic_compare_exchange_strong(&s->key, &expected, key)) {
-                atomic_fetch_add_explicit(&table_keys, 1, memory_order_relaxed);
-                return s;
-            }
-            if (expected == key)
-                return s;
-            continue;
-        }
-        if (k == key)
-            return s;
-    }
-    report("side table full");
-    return NULL;
-}
+/* ---- "no descriptor is ever live twice" (live_table.h) ---- */
 
 static void mark_live(PMDL m)
 {
-    live_slot *s = slot_for(m);
-    if (s != NULL && atomic_exchange(&s->live, 1) != 0)
-        report("descriptor %p handed out while still live", (void *)m);
+    const char *wrong = live_mark(m, true);
+    if (wrong != NULL)
+        report("descriptor %p %s", (void *)m, wrong);
 }
 
 static void mark_dead(PMDL m)
 {
-    live_slot *s = slot_for(m);
-    if (s != NULL && atomic_exchange(&s->live, 0) != 1)
-        report("descriptor %p freed but not marked live", (void *)m);
+    const char *wrong = live_mark(m, false);
+    if (wrong != NULL)
+        report("descriptor %p %s", (void *)m, wrong);
 }
 
 /* ---- a held descriptor: original fields plus the owner's token written over them ---- */
@@ -882,16 +844,11 @@ static void steal_gap(steal_ctx *ctx, rng *r)
  * only once it is a quarter full: a sweep costs more under ThreadSanitizer than a whole round. */
 static void steal_forget_table(bool always)
 {
-    if (!always && atomic_load(&table_keys) < (1u << TABLE_BITS) / 4)
+    if (!always && atomic_load(&live_table_keys) < LIVE_TABLE_SIZE / 4)
         return;
-    atomic_store(&table_keys, 0);
-    for (uint32_t i = 0; i < (1u << TABLE_BITS); i++) {
-        if (atomic_load(&table[i].live))
-            report("descriptor %#lx still live at a pause",
-                   (unsigned long)atomic_load(&table[i].key));
-        atomic_store(&table[i].live, 0);
-        atomic_store(&table[i].key, 0);
-    }
+    uintptr_t still_live = live_table_forget();
+    if (still_live != 0)
+        report("descriptor %#lx still live at a pause", (unsigned long)still_live);
 }
 
 /* A broken handshake can corrupt a pool into a lock nobody releases or a stop that never ends:

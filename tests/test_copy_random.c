@@ -17,6 +17,7 @@
 #include <ndis.h>
 
 #include "copy_model.h"
+#include "test_util.h"
 
 #define CHAINS_PER_POOL 5000 /* two pools: 10000 chains in all */
 #define QUERIES_PER_CHAIN 8
@@ -32,19 +33,9 @@ static uint8_t expect_bytes[MAX_CHAIN * 54000]; /* random_length() stays below 5
 /* Totals over the whole program, so the run proves it exercised both outcomes. */
 static unsigned long n_success, n_failure, n_zero_len, n_multi, n_copy_of_copy;
 
-/* splitmix64: tiny, good enough, and reproducible across libcs. */
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return test_splitmix64(&rng_state); }
 
-static uint32_t rnd_below(uint64_t n)
-{
-    return n == 0 ? 0 : (uint32_t)(rnd() % n);
-}
+static uint32_t rnd_below(uint64_t n) { return test_below(&rng_state, n); }
 
 static uint64_t pick_seed(void)
 {

@@ -20,29 +20,9 @@
 
 #include "test_util.h"
 
-/* Heap accounting proves "released now" / "not preallocated". A sanitizer replaces malloc, so
- * glibc's counters then say nothing; those builds rely on LeakSanitizer instead. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TEST_UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define TEST_UNDER_SANITIZER 1
-#endif
-#endif
-#if !defined(TEST_UNDER_SANITIZER) && defined(__GLIBC__) && \
-    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-#include <malloc.h>
-#define HAVE_HEAP_BYTES 1
 /* Freed small chunks parked in glibc's tcache still count as in use: a bounded slack, far
  * below the storage the tests below expect to see released. */
 #define HEAP_SLACK (32u * 1024u)
-static size_t heap_bytes(void)
-{
-    struct mallinfo2 m = mallinfo2();
-    return m.uordblks + m.hblkhd;
-}
-#endif
 
 #define PTR_SIZE sizeof(PVOID)
 #define FIELD_SIZE(type, field) sizeof(((type *)0)->field)
@@ -672,18 +652,18 @@ static void pool_overflow_not_preallocated(void **state)
     size_t psize = packet_size_for(prl);
     (void)psize; /* only the heap checks use it */
 #ifdef HAVE_HEAP_BYTES
-    size_t before = heap_bytes();
+    size_t before = test_heap_bytes();
 #endif
     NDIS_HANDLE pool = pool_ex(0, 3, prl);
 #ifdef HAVE_HEAP_BYTES
-    size_t created = heap_bytes();
+    size_t created = test_heap_bytes();
     assert_true(created - before < psize); /* not even one packet made yet */
 #endif
     PNDIS_PACKET p[3];
     for (int i = 0; i < 3; i++) {
         p[i] = pkt_get(pool);
 #ifdef HAVE_HEAP_BYTES
-        assert_true(heap_bytes() >= created + (size_t)(i + 1) * psize);
+        assert_true(test_heap_bytes() >= created + (size_t)(i + 1) * psize);
 #endif
     }
     pkt_get_fails(NdisAllocatePacket, pool, NDIS_STATUS_RESOURCES);
@@ -692,12 +672,12 @@ static void pool_overflow_not_preallocated(void **state)
     NdisFreePacketPool(pool);
 
 #ifdef HAVE_HEAP_BYTES
-    before = heap_bytes();
+    before = test_heap_bytes();
 #endif
     /* One base packet and almost 64 Ki overflow ones of ~8 KiB: half a gigabyte if made now. */
     pool = pool_ex(1, 0xFFFE, prl);
 #ifdef HAVE_HEAP_BYTES
-    assert_true(heap_bytes() - before < 4 * psize);
+    assert_true(test_heap_bytes() - before < 4 * psize);
 #endif
     PNDIS_PACKET a = pkt_get(pool), b = pkt_get(pool), c = pkt_get(pool);
     assert_int_equal(NdisPacketPoolUsage(pool), 3);
@@ -780,18 +760,18 @@ static void free_packet_pool_idle_releases_storage(void **state)
     (void)state;
     warm_up_thread_state();
 #ifdef HAVE_HEAP_BYTES
-    size_t before = heap_bytes();
+    size_t before = test_heap_bytes();
 #endif
     NDIS_HANDLE pool = pool_new(256, 1000);
     PNDIS_PACKET p = pkt_get(pool), q = pkt_get(pool);
     NdisFreePacket(p);
     NdisFreePacket(q);
 #ifdef HAVE_HEAP_BYTES
-    assert_true(heap_bytes() >= before + 256 * packet_size_for(1000));
+    assert_true(test_heap_bytes() >= before + 256 * packet_size_for(1000));
 #endif
     NdisFreePacketPool(pool);
 #ifdef HAVE_HEAP_BYTES
-    assert_true(heap_bytes() <= before + HEAP_SLACK);
+    assert_true(test_heap_bytes() <= before + HEAP_SLACK);
 #endif
 }
 
@@ -803,7 +783,7 @@ static void free_packet_pool_with_packets_out_retires(void **state)
     unsigned char *mem = test_backing_alloc(256);
     NdisFreeBuffer(buf_new(bpool, mem, 1)); /* the buffer pool's own per-thread state, now */
 #ifdef HAVE_HEAP_BYTES
-    size_t before = heap_bytes();
+    size_t before = test_heap_bytes();
 #endif
     NDIS_HANDLE pool = pool_new(256, 1000);
     PNDIS_PACKET a = pkt_get(pool);
@@ -811,7 +791,7 @@ static void free_packet_pool_with_packets_out_retires(void **state)
     NdisFreePacketPool(pool);
     pkt_get_fails_all(pool, NDIS_STATUS_FAILURE);
 #ifdef HAVE_HEAP_BYTES
-    assert_true(heap_bytes() >= before + 256 * packet_size_for(1000));
+    assert_true(test_heap_bytes() >= before + 256 * packet_size_for(1000));
 #endif
     /* The packets out stay fully usable. */
     memset(a->ProtocolReserved, 0x77, 1000);
@@ -825,11 +805,11 @@ static void free_packet_pool_with_packets_out_retires(void **state)
     NdisFreePacket(a);
     pkt_get_fails(NdisAllocatePacket, pool, NDIS_STATUS_FAILURE);
 #ifdef HAVE_HEAP_BYTES
-    assert_true(heap_bytes() >= before + 256 * packet_size_for(1000));
+    assert_true(test_heap_bytes() >= before + 256 * packet_size_for(1000));
 #endif
     NdisDprFreePacket(b); /* the last one: the storage goes now */
 #ifdef HAVE_HEAP_BYTES
-    assert_true(heap_bytes() <= before + HEAP_SLACK);
+    assert_true(test_heap_bytes() <= before + HEAP_SLACK);
 #endif
     assert_int_equal(bpool_in_use(bpool), 0);
     NdisFreeBufferPool(bpool);

@@ -17,6 +17,8 @@
 #include <libndis.h>
 #include <ndis.h>
 
+#include "test_util.h"
+
 #define COPY_ITERATIONS 20000 /* each one runs the plain and the Safe form: 40000 calls */
 #define COUNT_WALKS 3000
 #define WALK_STEPS 40
@@ -41,16 +43,9 @@ static NDIS_HANDLE buffer_pool;
 static unsigned long n_calls, n_zero, n_partial, n_full, n_overlap_segments, n_same_packet,
     n_multi_segment, n_empty_chain, n_io_mdl, n_cache_returns, n_stale_returns, n_queries;
 
-/* splitmix64: tiny and reproducible across libcs. */
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return test_splitmix64(&rng_state); }
 
-static uint32_t rnd_below(uint64_t n) { return n == 0 ? 0 : (uint32_t)(rnd() % n); }
+static uint32_t rnd_below(uint64_t n) { return test_below(&rng_state, n); }
 
 #define CHECK(cond, ...)                                                                  \
     do {                                                                                  \

@@ -17,28 +17,8 @@
 
 #include "test_util.h"
 
-/* Heap accounting backs the leak checks in plain builds; sanitizer builds replace malloc and rely
- * on LeakSanitizer at exit instead. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TEST_UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define TEST_UNDER_SANITIZER 1
-#endif
-#endif
-#if !defined(TEST_UNDER_SANITIZER) && defined(__GLIBC__) && \
-    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-#include <malloc.h>
-#define HAVE_HEAP_BYTES 1
 /* Freed small chunks parked in glibc's tcache still count as in use: a bounded slack. */
 #define HEAP_SLACK (64u * 1024u)
-static size_t heap_bytes(void)
-{
-    struct mallinfo2 m = mallinfo2();
-    return m.uordblks + m.hblkhd;
-}
-#endif
 
 #define ETH_HEADER 14
 #define ETH_MACS 12
@@ -689,7 +669,7 @@ static void protocol_pool_churn_leaves_nothing(void **state)
     churn_once(mem, LibNdisLiveBufferPools(), 0, 10); /* per-thread state is made once */
     ULONG live = LibNdisLiveBufferPools();
 #ifdef HAVE_HEAP_BYTES
-    size_t before = heap_bytes();
+    size_t before = test_heap_bytes();
 #endif
     for (int i = 0; i < CHURN_ROUNDS; i++)
         churn_once(mem, live, i & 3, 1 + (UINT)i % TEST_PAGE);
@@ -698,7 +678,7 @@ static void protocol_pool_churn_leaves_nothing(void **state)
     /* Thousands of pools later the heap holds what it held before, give or take what glibc's
      * per-thread cache keeps of freed small chunks (counted as in use, bounded); a leak of even
      * one pool per round would be megabytes. */
-    assert_true(heap_bytes() <= before + HEAP_SLACK);
+    assert_true(test_heap_bytes() <= before + HEAP_SLACK);
 #endif
     test_backing_free(mem);
 }

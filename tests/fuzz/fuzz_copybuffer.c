@@ -12,6 +12,9 @@
 
 #include "../copy_model.h"
 
+#define FUZZ_TARGET_NAME "fuzz_copybuffer"
+#include "fuzz_input.h"
+
 #define MAX_CHAIN 20
 #define MAX_SLOTS 16
 #define MAX_OPS 64
@@ -20,41 +23,6 @@
 
 static _Alignas(4096) uint8_t backing[BACKING_SIZE];
 static uint8_t expect_bytes[MAX_CHAIN * 54000];
-
-typedef struct reader {
-    const uint8_t *p;
-    size_t left;
-} reader;
-
-/* Past the end every read yields zeros, so every input decodes to something. */
-static uint8_t get8(reader *r)
-{
-    if (r->left == 0)
-        return 0;
-    r->left--;
-    return *r->p++;
-}
-
-static uint32_t get16(reader *r)
-{
-    uint32_t lo = get8(r);
-    return lo | (uint32_t)get8(r) << 8;
-}
-
-static uint32_t get32(reader *r)
-{
-    uint32_t lo = get16(r);
-    return lo | get16(r) << 16;
-}
-
-#define CHECK(cond, ...)                                    \
-    do {                                                    \
-        if (!(cond)) {                                      \
-            fprintf(stderr, "fuzz_copybuffer: " __VA_ARGS__); \
-            fputc('\n', stderr);                            \
-            __builtin_trap();                               \
-        }                                                   \
-    } while (0)
 
 typedef struct chainset {
     cm_seg seg[CM_MAX_SEGS];

@@ -12,6 +12,9 @@
 #include <libndis.h>
 #include <ndis.h>
 
+#define FUZZ_TARGET_NAME "fuzz_packet"
+#include "fuzz_input.h"
+
 #define NPKT 3
 #define MAX_BUFS 16 /* per packet */
 #define MAX_OPS 256
@@ -20,41 +23,6 @@
 
 static _Alignas(4096) uint8_t arena[ARENA_SIZE];
 static uint8_t shadow[ARENA_SIZE]; /* what the arena must hold: the model's copies applied */
-
-typedef struct reader {
-    const uint8_t *p;
-    size_t left;
-} reader;
-
-/* Past the end every read yields zeros, so every input decodes to something. */
-static uint8_t get8(reader *r)
-{
-    if (r->left == 0)
-        return 0;
-    r->left--;
-    return *r->p++;
-}
-
-static uint32_t get16(reader *r)
-{
-    uint32_t lo = get8(r);
-    return lo | (uint32_t)get8(r) << 8;
-}
-
-static uint32_t get32(reader *r)
-{
-    uint32_t lo = get16(r);
-    return lo | get16(r) << 16;
-}
-
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (!(cond)) {                                     \
-            fprintf(stderr, "fuzz_packet: " __VA_ARGS__);  \
-            fputc('\n', stderr);                           \
-            __builtin_trap();                              \
-        }                                                  \
-    } while (0)
 
 /* ---- the model ---- */
 
